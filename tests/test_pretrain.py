@@ -1,0 +1,151 @@
+"""Command-line, integration and fault tests for `amoc-nb pretrain` (issue: the pre-training course)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from amoc_nb.cli import main
+from amoc_nb.losses import VARIANTS
+from amoc_nb.pretrain import load_checkpoint
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def pretrain_args(out, *extra, variant='ACC', epochs=1):
+    return ['pretrain', '--dataset', 'digits', '--variant', variant, '--epochs', epochs, '--out', out,
+            '--width', '8', '--bank-size', '256', '--batch-size', '64', '--no-progress', *extra]
+
+
+def test_unknown_variant_and_dataset_exit_2_listing_valid_values(tmp_path):
+    for flag, bad, expect in [('--variant', 'XYZ', 'CCC'), ('--dataset', 'mnist', 'digits')]:
+        p = subprocess.run(['amoc-nb', 'pretrain', flag, bad, '--out', str(tmp_path / 'r')],
+                           capture_output=True, text=True)
+        assert p.returncode == 2, p.stderr
+        assert expect in p.stderr and 'invalid choice' in p.stderr
+    assert not (tmp_path / 'r').exists()
+
+
+@pytest.mark.parametrize('flag,value', [('--eps', -0.1), ('--lam', 1.5), ('--lam', -0.1), ('--T', 0), ('--T', -1),
+                                        ('--m', 1.0), ('--m', -0.5), ('--bank-size', 64)])
+def test_out_of_range_values_name_the_flag(tmp_path, capsys, flag, value):
+    code, err = run(pretrain_args(tmp_path / 'r', flag, value), capsys)
+    assert code == 2
+    assert flag in err, err
+    assert not (tmp_path / 'r').exists()
+
+
+def test_missing_cifar10_says_where_and_how(tmp_path, capsys):
+    code, err = run(['pretrain', '--dataset', 'cifar10', '--out', tmp_path / 'r', '--data-root', tmp_path / 'nodata',
+                     '--no-progress'], capsys)
+    assert code == 2
+    assert '--download' in err and 'cifar-10-python.tar.gz' in err and str(tmp_path / 'nodata') in err
+
+
+def test_resume_is_exact(tmp_path, capsys):
+    full, split = tmp_path / 'full', tmp_path / 'split'
+    assert run(pretrain_args(full, epochs=3), capsys)[0] == 0
+    assert run(pretrain_args(split, epochs=2), capsys)[0] == 0
+    assert run(pretrain_args(split, '--resume', epochs=3), capsys)[0] == 0
+    a, b = load_checkpoint(full), load_checkpoint(split)
+    assert a['epoch'] == b['epoch'] == 3
+    for k in a['model']:
+        assert torch.equal(a['model'][k], b['model'][k]), k
+    for k in ('torch', 'data'):
+        assert torch.equal(a['rng'][k], b['rng'][k])
+    assert [json.loads(l)['epoch'] for l in (split / 'metrics.jsonl').read_text().splitlines()] == [1, 2, 3]
+
+
+def test_resume_with_different_config_is_refused_naming_fields(tmp_path, capsys):
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out), capsys)[0] == 0
+    before = (out / 'checkpoint.pt').read_bytes()
+    code, err = run(pretrain_args(out, '--resume', '--eps', '0.2', '--T', '0.5', epochs=2), capsys)
+    assert code == 2
+    assert 'eps: 0.1 -> 0.2' in err and 'T: 0.2 -> 0.5' in err
+    assert (out / 'checkpoint.pt').read_bytes() == before
+
+
+def test_rerun_without_resume_refuses_and_keeps_the_run(tmp_path, capsys):
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out), capsys)[0] == 0
+    before = (out / 'checkpoint.pt').read_bytes()
+    code, err = run(pretrain_args(out), capsys)
+    assert code == 2 and '--resume' in err
+    assert (out / 'checkpoint.pt').read_bytes() == before
+
+
+def test_truncated_checkpoint_clear_error_and_last_good_kept(tmp_path, capsys):
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out, epochs=2), capsys)[0] == 0
+    prev = (out / 'checkpoint.prev.pt').read_bytes()
+    ck = out / 'checkpoint.pt'
+    ck.write_bytes(ck.read_bytes()[: len(ck.read_bytes()) // 2])
+    code, err = run(pretrain_args(out, '--resume', epochs=3), capsys)
+    assert code == 2
+    assert 'corrupt or truncated' in err and 'checkpoint.prev.pt' in err
+    assert (out / 'checkpoint.prev.pt').read_bytes() == prev       # the last good checkpoint is untouched
+    assert load_checkpoint(out / 'checkpoint.prev.pt')['epoch'] == 1
+
+
+def test_kill_during_checkpoint_write_leaves_last_good(tmp_path, capsys, monkeypatch):
+    "A crash inside torch.save (as a kill mid-write) must leave checkpoint.pt complete."
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out), capsys)[0] == 0
+    good = (out / 'checkpoint.pt').read_bytes()
+    import amoc_nb.pretrain as P
+    real_save = torch.save
+
+    def dying_save(obj, f, *a, **k):
+        f.write(b'partial bytes')
+        raise KeyboardInterrupt
+    monkeypatch.setattr(P.torch, 'save', dying_save)
+    code, err = run(pretrain_args(out, '--resume', epochs=2), capsys)
+    monkeypatch.setattr(P.torch, 'save', real_save)
+    assert code == 130 and '--resume' in err
+    assert (out / 'checkpoint.pt').read_bytes() == good
+    assert load_checkpoint(out)['epoch'] == 1
+
+
+@pytest.mark.parametrize('variant', list(VARIANTS) + ['CAA'])
+def test_every_variant_runs_one_digits_epoch(tmp_path, capsys, variant):
+    out = tmp_path / variant
+    assert run(pretrain_args(out, variant=variant), capsys)[0] == 0
+    ck = load_checkpoint(out)
+    written = ck['model']['banks.adv.written_at']
+    if variant in ('ACA', 'CCA', 'CCC', 'ACC'):
+        assert (written == -1).all(), 'M_adv must stay as initialised'
+    else:
+        assert (written >= 0).any()
+    row = json.loads((out / 'metrics.jsonl').read_text().splitlines()[-1])
+    assert row['loss'] == row['loss'] and row['loss'] > 0
+
+
+def test_aca_keeps_adv_bank_at_init_unless_aca_plus(tmp_path, capsys):
+    from amoc_nb.pretrain import PretrainConfig, build, config_from_dict
+    plain, plus = tmp_path / 'aca', tmp_path / 'aca_plus'
+    assert run(pretrain_args(plain, '--seed', '3', variant='ACA'), capsys)[0] == 0
+    assert run(pretrain_args(plus, '--seed', '3', '--aca-plus', variant='ACA'), capsys)[0] == 0
+    a, b = load_checkpoint(plain), load_checkpoint(plus)
+    torch.manual_seed(3)                         # rebuild the model exactly as the run did before training
+    init, _, _ = build(config_from_dict(PretrainConfig, a['config']), 'cpu')
+    assert torch.equal(a['model']['banks.adv.keys'], init.banks['adv'].keys)      # ACA: M_adv as initialised
+    assert (a['model']['banks.adv.written_at'] == -1).all()
+    assert (b['model']['banks.adv.written_at'] >= 0).all()                         # ACA+: written every step
+    assert not torch.equal(b['model']['banks.adv.keys'], init.banks['adv'].keys)
+
+
+def test_run_directory_files(tmp_path, capsys):
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out), capsys)[0] == 0
+    cfg = json.loads((out / 'config.json').read_text())
+    assert cfg['variant'] == 'ACC' and cfg['dataset'] == 'digits'
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert ck['kind'] == 'amoc-pretrain'
+    assert {'model', 'optimizer', 'scheduler', 'rng', 'config', 'epoch'} <= set(ck)
+    assert 'banks.clean.ptr' in ck['model'] and 'banks.adv.keys' in ck['model']
