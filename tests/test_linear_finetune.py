@@ -76,7 +76,7 @@ def test_linear_eval_robev(tmp, encoder, capsys):
     assert 0 <= r['pgd20'] <= r['clean'] <= 1
     assert r['attack']['steps'] == 20 and abs(r['attack']['eps'] - 0.1) < 1e-9
     cfg = json.loads((out/'config.json').read_text())
-    assert (cfg['weight_decay'], cfg['attack_steps'], cfg['lr']) == (5e-4, 2, 0.1)
+    assert (cfg['weight_decay'], cfg['attack_steps'], cfg['lr']) == (5e-4, 2, 0.3)
     # the frozen encoder is untouched
     enc = load_checkpoint(encoder)['model']
     clf = load_checkpoint(out/'classifier.pt', kind='classifier')['model']
