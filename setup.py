@@ -9,8 +9,7 @@ cfg = cfg['DEFAULT']
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 extras = {'dev': dev_requirements,
-          'corruptions': ['imagecorruptions-imaug'],
-          'tsne': ['openTSNE']}
+          'corruptions': ['imagecorruptions-imaug']}   # the generated-corruption preview of lesson 09
 
 setuptools.setup(
     name=cfg['lib_name'],
