@@ -11,16 +11,14 @@ from typing import ClassVar
 import numpy as np
 import torch
 import torch.nn as nn
-from PIL import Image
 from torch.utils.data import Dataset, DataLoader
 from torch.utils.flop_counter import FlopCounterMode
-import torchvision.transforms as T
 
-from .data import synthetic, moco_v2_transform, TwoViews, two_views, batch_indices
+from .data import synthetic, HostViews, two_views, batch_indices
 from .models import make_encoder, Classifier
 from .attacks import pgd_attack
 from .pretrain import (PretrainConfig, AMOC, amoc_step, validate, build, step_settings, use_amp, speed_setup,
-                              to_device_batch, resolve_device)
+                              make_views, resolve_device)
 
 # %% auto #0
 __all__ = ['PEAK_BF16_TFLOPS', 'CPU_DEFAULTS', 'CIFAR10_IMAGES', 'PAPER_EPOCHS', 'step_flops', 'PILTwoViews', 'reference_loader',
@@ -44,16 +42,16 @@ def step_flops(cfg: PretrainConfig, batch_size: int | None = None) -> float:
 # %% ../nbs/12_speed.ipynb #ac0a73c9
 class PILTwoViews(Dataset):
     "The plain dataset: uint8 images kept on the host; each fetch makes a PIL image and two torchvision views of it."
-    def __init__(self, x: torch.Tensor, transform):
+    def __init__(self, x: torch.Tensor, views: HostViews):
         self.data = x.permute(0, 2, 3, 1).contiguous().numpy()           # (N, H, W, C), like torchvision's CIFAR10
-        self.views = TwoViews(T.Compose([transform, T.ToTensor()]))
+        self.views = views
     def __len__(self): return len(self.data)
-    def __getitem__(self, i): return self.views(Image.fromarray(self.data[i]))
+    def __getitem__(self, i): return self.views.pil_pair(self.data[i])
 
 def reference_loader(x: torch.Tensor, cfg: PretrainConfig, workers: int = 0, seed: int = 0) -> DataLoader:
-    "DataLoader of (c(x), c'(x)) float batches made image by image on the host (MoCo v2 views of data.moco_v2_transform)."
+    "DataLoader of (c(x), c'(x)) float batches made image by image on the host (data.HostViews: MoCo v2 in torchvision)."
     size = cfg.image_size if cfg.dataset != 'cifar10' else 32
-    return DataLoader(PILTwoViews(x, moco_v2_transform(size, cfg.crop_scale, cfg.flip)), cfg.batch_size, shuffle=True,
+    return DataLoader(PILTwoViews(x, HostViews(size, cfg.crop_scale, cfg.flip)), cfg.batch_size, shuffle=True,
                       drop_last=True, num_workers=workers, persistent_workers=workers > 0,
                       generator=torch.Generator().manual_seed(seed))
 
@@ -181,7 +179,7 @@ class FastPath:
             self.order = torch.stack(batch_indices(len(self.x), self.pcfg.batch_size, self.gen)).to(self.device)
             self.i = 0
         idx = self.order[self.i]; self.i += 1
-        x1, x2 = (to_device_batch(v, self.pcfg, self.device) for v in two_views(self.aug, self.x[idx]))
+        x1, x2 = make_views(self.aug, self.x[idx], self.pcfg, self.device)
         self.terms = amoc_step(self.model, x1, x2, self.opt, self.s)
 
 def timed(path, n: int, device: torch.device) -> tuple[float, float]:

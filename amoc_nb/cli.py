@@ -28,6 +28,11 @@ def _unwrap_optional(t):
     args = [a for a in typing.get_args(t) if a is not type(None)]
     return args[0] if typing.get_origin(t) in (typing.Union, getattr(types, 'UnionType', None)) and len(args) == 1 else t
 
+def _item_type(t):
+    "tuple[str, ...] -> str: the type of an empty tuple default's items (float when the hint does not say)."
+    args = [a for a in typing.get_args(t) if a is not Ellipsis]
+    return args[0] if args else float
+
 def add_config_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
     "One flag per field of dataclass `cls` (default None: the stage's own default applies)."
     choices = {**_choices(), **getattr(cls, 'CHOICES', {})}
@@ -38,7 +43,7 @@ def add_config_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
         default = f.default if f.default is not dataclasses.MISSING else None
         kw = dict(default=None, help=(helps.get(f.name, '') + f' (default: {default!r})').strip())
         if isinstance(default, bool) or hints.get(f.name) is bool: kw['action'] = argparse.BooleanOptionalAction
-        elif isinstance(default, tuple): kw.update(nargs='+', type=type(default[0]) if default else float)
+        elif isinstance(default, tuple): kw.update(nargs='+', type=type(default[0]) if default else _item_type(hints.get(f.name)))
         elif f.name in choices: kw.update(choices=list(choices[f.name]), type=str)
         elif default is not None: kw['type'] = type(default)
         elif hints.get(f.name) in (int, float, str): kw['type'] = hints[f.name]
@@ -79,6 +84,8 @@ COMMANDS = {
                    "a paper experiment preset (e.g. table6) end to end, resumable"),
     'bench': Command('amoc_nb.bench', 'BenchConfig', 'bench_config_for', 'run_bench',
                      'pre-training throughput: reference path vs fast path'),
+    'compare': Command('amoc_nb.experiments', 'CompareConfig', 'compare_config_for', 'run_compare',
+                       "two finished runs' accuracies side by side (e.g. fast path vs plain path)"),
 }
 
 def _load(cmd: Command):

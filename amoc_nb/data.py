@@ -14,11 +14,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.transforms as T
 import kornia.augmentation as K
+from PIL import Image
 
 # %% auto #0
 __all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'DATASETS', 'IN_TEST', 'ImageSet', 'to_float', 'to_uint8', 'digits',
            'synthetic', 'DatasetMissing', 'cifar10', 'write_cifar10_fixture', 'load_dataset', 'moco_v2_transform',
-           'TwoViews', 'MocoV2Augment', 'two_views', 'crop_flip', 'batch_indices']
+           'TwoViews', 'HostViews', 'MocoV2Augment', 'two_views', 'crop_flip', 'batch_indices']
 
 # %% ../nbs/00_data.ipynb #6260d540
 CIFAR10_MEAN = (0.4914, 0.4824, 0.4467)   # the authors' values (reference-spec)
@@ -150,6 +151,18 @@ class TwoViews:
     "Wrap a transform so each image gives two independent views (c(x), c'(x))."
     def __init__(self, transform): self.transform = transform
     def __call__(self, x): return self.transform(x), self.transform(x)
+
+class HostViews:
+    "The plain way to make a batch's views: every uint8 image becomes a PIL image and gets two torchvision views, on the host."
+    def __init__(self, size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True):
+        self.views = TwoViews(T.Compose([moco_v2_transform(size, crop_scale, flip), T.ToTensor()]))
+    def pil_pair(self, img: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        "Two views of one (H, W, C) uint8 image, float (C, H, W) in [0, 1]."
+        return self.views(Image.fromarray(img))
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        "(c(x), c'(x)) of a uint8 (B, C, H, W) batch, image by image: float (B, C, H, W) CPU tensors."
+        pairs = [self.pil_pair(img) for img in x.permute(0, 2, 3, 1).cpu().numpy()]
+        return tuple(torch.stack(v) for v in zip(*pairs))
 
 # %% ../nbs/00_data.ipynb #6d65bc57
 class MocoV2Augment(nn.Module):

@@ -15,7 +15,8 @@ from tqdm.auto import tqdm
 from .data import load_dataset, to_float, DATASETS
 from .losses import get_variant
 from .pretrain import (config_for, pretrain, load_checkpoint, load_encoder, config_to_dict, config_from_dict,
-                              config_diff, save_config, resolve_device, build, amoc_step, step_settings)
+                              config_diff, save_config, resolve_device, build, amoc_step, step_settings, use_amp,
+                              speed_setup, to_device_batch)
 from .linear_eval import linear_eval_config_for, run_linear_eval
 from .finetune import finetune_config_for, run_finetune
 from .evaluate import load_classifier, evaluate_classifier, ATTACK_NAMES
@@ -26,7 +27,8 @@ from . import viz
 __all__ = ['PRESETS', 'DEMO_RESUMABLE', 'PresetConfig', 'DemoConfig', 'demo_config_for', 'validate_demo', 'pretrain_config',
            'linear_config', 'finetune_config', 'baseline_config', 'estimate', 'describe_estimate', 'test_tensors',
            'stages', 'classifiers', 'attack_all', 'collect_results', 'table6_checks', 'report_md', 'make_figures',
-           'run_demo', 'preset_config_for', 'run_preset']
+           'run_demo', 'preset_config_for', 'run_preset', 'accuracies', 'compare_results', 'load_results',
+           'CompareConfig', 'compare_config_for', 'run_compare']
 
 # %% ../nbs/13_experiments.ipynb #d94f7a3e
 @dataclass
@@ -53,7 +55,10 @@ class DemoConfig:
     data_root: str = 'data'
     download: bool = False
     device: str = 'auto'
+    amp: str = 'auto'                        # pre-training (AMOC, ACL): bf16 autocast; 'auto': on CUDA (the fast path)
+    views: str = 'device'                    # AMOC pre-training views: 'device' (kornia, fast) or 'host' (torchvision, plain)
 
+    CHOICES: ClassVar[dict] = dict(amp=('auto', 'bf16', 'off'), views=('device', 'host'))
     HELP: ClassVar[dict] = dict(
         preset='settings by name: ' + ', '.join(['demo', 'table3', 'table4', 'table5', 'table6', 'figure2']),
         variants='AMOC variants to pre-train', evals='stdev, robev and/or finetune',
@@ -95,12 +100,14 @@ def validate_demo(cfg: DemoConfig) -> DemoConfig:
     if cfg.eps < 0: raise ValueError(f'--eps must be >= 0, got {cfg.eps}')
     if cfg.pretrain_epochs < 1: raise ValueError(f'--pretrain-epochs must be >= 1, got {cfg.pretrain_epochs}')
     if cfg.cifar10c and cfg.dataset != 'cifar10': raise ValueError('--cifar10c needs --dataset cifar10')
+    for name, ok in DemoConfig.CHOICES.items():
+        if getattr(cfg, name) not in ok: raise ValueError(f"--{name} must be one of {', '.join(ok)}, got {getattr(cfg, name)!r}")
     return cfg
 
 # %% ../nbs/13_experiments.ipynb #9a4dea21
 def pretrain_config(cfg: DemoConfig, variant: str):
     return config_for(cfg.dataset, variant=variant, epochs=cfg.pretrain_epochs, seed=cfg.seed, data_root=cfg.data_root,
-                      download=cfg.download, device=cfg.device, **({'aca_plus': cfg.aca_plus} if variant == 'ACA' else {}),
+                      download=cfg.download, device=cfg.device, amp=cfg.amp, views=cfg.views, **({'aca_plus': cfg.aca_plus} if variant == 'ACA' else {}),
                       **(dict(eps=cfg.eps, alpha=cfg.eps / 4, eps_warmup_epochs=cfg.eps_warmup_epochs)
                          if cfg.dataset != 'cifar10' else {}))
 
@@ -124,7 +131,7 @@ def baseline_config(cfg: DemoConfig, method: str):
     epochs = dict(epochs=cfg.pretrain_epochs, eps_warmup_epochs=cfg.eps_warmup_epochs) if method == 'acl' else \
         _epochs(cfg.finetune_epochs, (0.75, 0.875))                 # ACL: AMOC's epochs and eps ramp, for a fair race
     return baseline_config_for(cfg.dataset, method=method, seed=cfg.seed, n_test=cfg.n_test, data_root=cfg.data_root,
-                               device=cfg.device, **epochs, **small)
+                               device=cfg.device, amp=cfg.amp, **epochs, **small)
 
 # %% ../nbs/13_experiments.ipynb #4e779917
 def _time_steps(fn, n: int = 3) -> float:
@@ -144,9 +151,10 @@ def estimate(cfg: DemoConfig, n_train: int | None = None) -> dict:
     for v in cfg.variants + (('ACC',) if cfg.baselines and 'acl' in cfg.baseline_methods else ()):
         pc = pretrain_config(cfg, v)
         model, opt, _ = build(pc, device)
+        speed_setup(model, pc, device)                          # the step as pretrain runs it: fast path on CUDA
         size = 32 if cfg.dataset == 'cifar10' else pc.image_size
-        x = torch.rand(pc.batch_size, 3, size, size, device=device)
-        s = step_settings(pc, pc.eps, pc.alpha)
+        x = to_device_batch(torch.rand(pc.batch_size, 3, size, size, device=device), pc, device)
+        s = step_settings(pc, pc.eps, pc.alpha, amp=use_amp(pc, device))
         t = _time_steps(lambda: amoc_step(model, x, x.flip(3), opt, s))
         secs[f'pretrain {v}'] = t * (n_train // pc.batch_size) * pc.epochs
         disk += 4 * (3 * sum(p.numel() for p in model.q.parameters()) + 2 * pc.bank_size * pc.feat_dim) * 2
@@ -407,3 +415,61 @@ def preset_config_for(dataset: str | None = None, preset: str = 'table6', **over
 def run_preset(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     "Run a preset end to end; running it again with the same --out continues from the last checkpoint."
     return run_demo(cfg, out, progress)
+
+# %% ../nbs/13_experiments.ipynb #f778beaf
+def accuracies(res: dict) -> dict:
+    "Every accuracy in a results.json, flat: {('ACC', 'stdev', 'pgd20'): 0.22, ...} for AMOC variants and baselines."
+    out = {}
+    for group in ('variants', 'baselines'):
+        for name, evals in res.get(group, {}).items():
+            for ev, metrics in evals.items():
+                for metric, v in metrics.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and not metric.endswith('_n'):
+                        out[name, ev, metric] = float(v)
+    return out
+
+def compare_results(a: dict, b: dict, metrics: tuple = ()) -> list[dict]:
+    "One row per accuracy both runs report (optionally only `metrics`): values in % and b - a in points."
+    A, B = accuracies(a), accuracies(b)
+    return [dict(name=k[0], eval=k[1], metric=k[2], a=100 * A[k], b=100 * B[k], diff=100 * (B[k] - A[k]))
+            for k in A if k in B and (not metrics or k[2] in metrics)]
+
+def load_results(path) -> dict:
+    "The results.json of a finished `amoc-nb demo` / `amoc-nb run` directory (or the file itself)."
+    p = Path(path)
+    p = p/'results.json' if p.is_dir() else p
+    if not p.exists(): raise FileNotFoundError(f'{p} not found: give the --out directory of a finished `amoc-nb demo` '
+                                               'or `amoc-nb run` (or its results.json)')
+    return json.loads(p.read_text())
+
+@dataclass
+class CompareConfig:
+    "Settings of `amoc-nb compare`: two finished runs and how close their accuracies must be to agree."
+    runs: tuple[str, ...] = ()               # two run directories (or results.json files): a, then b
+    tolerance: float = 2.0                   # largest |b - a| in accuracy points that counts as agreeing
+    metrics: tuple[str, ...] = ()            # compare only these (e.g. clean pgd20); empty: every accuracy
+    json: bool = False                       # last line: one JSON object
+    HELP: ClassVar[dict] = dict(runs='two run directories: a b', tolerance='points', json='last line: one JSON object')
+
+def compare_config_for(**overrides) -> CompareConfig:
+    cfg = CompareConfig(**overrides)
+    if len(cfg.runs) != 2: raise ValueError(f'--runs takes two run directories (a b), got {len(cfg.runs)}')
+    if cfg.tolerance < 0: raise ValueError(f'--tolerance must be >= 0 points, got {cfg.tolerance}')
+    return cfg
+
+def run_compare(cfg: CompareConfig) -> None:
+    "Print the two runs' accuracies side by side and whether every difference is within the tolerance."
+    a, b = (load_results(r) for r in cfg.runs)
+    rows = compare_results(a, b, cfg.metrics)
+    if not rows: raise ValueError('the two runs report no accuracy in common: are they runs of the same pipeline?')
+    settings = config_diff(config_from_dict(DemoConfig, a.get('settings', {})),
+                           config_from_dict(DemoConfig, b.get('settings', {})))
+    worst = max(rows, key=lambda r: abs(r['diff']))
+    agree = abs(worst['diff']) <= cfg.tolerance
+    print(f"a = {cfg.runs[0]}\nb = {cfg.runs[1]}\nsettings that differ (a -> b): {'; '.join(settings) or 'none'}")
+    print(f"{'model':<8} {'eval':<11} {'metric':<12} {'a %':>6} {'b %':>6} {'b - a':>6}")
+    for r in rows: print(f"{r['name']:<8} {r['eval']:<11} {r['metric']:<12} {r['a']:6.1f} {r['b']:6.1f} {r['diff']:+6.1f}")
+    print(f"largest difference: {worst['diff']:+.1f} points ({worst['name']} {worst['eval']} {worst['metric']}): "
+          f"{'within' if agree else 'NOT within'} {cfg.tolerance:g} points")
+    if cfg.json: print(json.dumps(dict(runs=[str(r) for r in cfg.runs], settings_differ=settings, rows=rows,
+                                       max_abs_diff=abs(worst['diff']), tolerance=cfg.tolerance, agree=agree)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, dataclasses, json, math, os, time
 from collections import OrderedDict
 from dataclasses import dataclass, asdict, field
+from typing import ClassVar
 from pathlib import Path
 
 import torch
@@ -14,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DATASETS, load_dataset, MocoV2Augment, two_views, batch_indices
+from .data import DATASETS, load_dataset, MocoV2Augment, HostViews, two_views, batch_indices
 from .models import ARCHS, make_encoder, ProjectionHead, bn_mode
 from .moco import momentum_update, make_key_encoder
 from .banks import MemoryBank, bank_stats
@@ -27,8 +28,8 @@ __all__ = ['SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for'
            'enqueue', 'lr_at', 'eps_at', 'CheckpointError', 'atomic_save', 'load_checkpoint', 'save_classifier',
            'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'append_metrics',
            'read_metrics', 'rng_state', 'set_rng_state', 'resolve_device', 'build', 'step_settings', 'use_amp',
-           'speed_setup', 'to_device_batch', 'RunExists', 'prepare_run_dir', 'pretrain', 'save_epoch_checkpoint',
-           'epoch_metrics', 'load_encoder']
+           'speed_setup', 'to_device_batch', 'make_views', 'RunExists', 'prepare_run_dir', 'pretrain',
+           'save_epoch_checkpoint', 'epoch_metrics', 'load_encoder']
 
 # %% ../nbs/06_pretrain.ipynb #92fac8d2
 @dataclass
@@ -65,6 +66,9 @@ class PretrainConfig:
     amp: str = 'auto'              # 'bf16' autocast for the step (and its attack), 'off', or 'auto' (bf16 on CUDA)
     channels_last: bool = True     # memory format on CUDA (ignored on CPU)
     compile: bool = False          # torch.compile the networks (CUDA)
+    views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
+                                   # 'host': torchvision views image by image on the CPU (plain path, for comparison)
+    CHOICES: ClassVar[dict] = dict(amp=('auto', 'bf16', 'off'), views=('device', 'host'))
 
 SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.06,
                       warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
@@ -97,6 +101,7 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
     if cfg.attack_steps < 0: raise ValueError(f'--attack-steps must be >= 0, got {cfg.attack_steps}')
     if cfg.lr <= 0: raise ValueError(f'--lr must be > 0, got {cfg.lr}')
     if cfg.amp not in ('auto', 'bf16', 'off'): raise ValueError(f"--amp must be auto, bf16 or off, got {cfg.amp!r}")
+    if cfg.views not in ('device', 'host'): raise ValueError(f"--views must be device or host, got {cfg.views!r}")
     return cfg
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
@@ -270,14 +275,14 @@ def resolve_device(device: str = 'auto') -> torch.device:
     return torch.device(device)
 
 # %% ../nbs/06_pretrain.ipynb #20232acd
-def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.Module]:
-    "The model (with banks), optimiser and view augmentation for `cfg`."
+def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.Module | HostViews]:
+    "The model (with banks), optimiser and view augmentation for `cfg` (kornia, or per-image torchvision if views='host')."
     mean, std = ((0.5,) * 3, (0.5,) * 3) if cfg.dataset != 'cifar10' else (None, None)
     enc = make_encoder(cfg.arch, width=cfg.width, **({} if mean is None else dict(mean=mean, std=std)))
     model = AMOC(enc, cfg.feat_dim, cfg.bank_size).to(device)
     opt = torch.optim.SGD(model.q.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     size = 32 if cfg.dataset == 'cifar10' else cfg.image_size
-    aug = MocoV2Augment(size, crop_scale=cfg.crop_scale, flip=cfg.flip)
+    aug = (HostViews if cfg.views == 'host' else MocoV2Augment)(size, crop_scale=cfg.crop_scale, flip=cfg.flip)
     return model, opt, aug
 
 def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = False) -> StepSettings:
@@ -300,6 +305,11 @@ def speed_setup(model: nn.Module, cfg, device) -> nn.Module:
 
 def to_device_batch(x: torch.Tensor, cfg, device) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if device.type == 'cuda' and cfg.channels_last else x
+
+def make_views(aug, x: torch.Tensor, cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
+    "(c(x), c'(x)) of a uint8 batch, ready for the step: kornia on the device, or (HostViews) per image on the host."
+    views = aug(x.cpu()) if isinstance(aug, HostViews) else two_views(aug, x)
+    return tuple(to_device_batch(v.to(device, non_blocking=True), cfg, device) for v in views)
 
 class RunExists(FileExistsError): pass
 
@@ -345,7 +355,7 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
         for i, idx in enumerate(bar):
             step = epoch * n_steps + i
             for g in opt.param_groups: g['lr'] = lr_at(step, n_steps, cfg)
-            x1, x2 = (to_device_batch(v, cfg, device) for v in two_views(aug, x_train[idx]))
+            x1, x2 = make_views(aug, x_train[idx], cfg, device)
             terms = amoc_step(model, x1, x2, opt, step_settings(cfg, *eps_at(step, n_steps, cfg), amp=amp))
             sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
         row = epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, time.time() - t0)

@@ -65,3 +65,38 @@ def test_kill_midway_then_rerun_equals_uninterrupted(tmp_path):
         for ev in ('stdev', 'robev'):
             assert res2['variants'][v][ev]['clean'] == res['variants'][v][ev]['clean']
             assert res2['variants'][v][ev]['pgd20'] == res['variants'][v][ev]['pgd20']
+    # `amoc-nb compare` on the two real runs: every accuracy equal, so they agree even at tolerance 0
+    p = subprocess.run(['amoc-nb', 'compare', '--runs', str(full), str(killed), '--tolerance', '0', '--json'],
+                       capture_output=True, text=True, env=ENV)
+    assert p.returncode == 0, p.stderr
+    verdict = json.loads(p.stdout.strip().splitlines()[-1])
+    assert verdict['agree'] and verdict['max_abs_diff'] == 0 and verdict['settings_differ'] == []
+    assert len(verdict['rows']) == 3 * 2 * 2                # 3 variants x (StdEv, RobEv) x (clean, PGD-20)
+
+
+def fake_run(path, clean, pgd20, amp):
+    path.mkdir()
+    res = dict(settings=dict(amp=amp), variants=dict(ACC=dict(stdev=dict(clean=clean, pgd20=pgd20, autoattack_n=100,
+                                                                          checkpoint='stdev/ACC/classifier.pt'))))
+    (path / 'results.json').write_text(json.dumps(res))
+    return path
+
+
+def test_compare_reports_the_largest_difference_and_the_settings(tmp_path, capsys):
+    a, b = fake_run(tmp_path / 'a', 0.95, 0.22, 'off'), fake_run(tmp_path / 'b', 0.94, 0.25, 'bf16')
+    assert main(['compare', '--runs', str(a), str(b), '--json']) == 0
+    out = capsys.readouterr().out
+    assert "amp: 'off' -> 'bf16'" in out and 'NOT within 2 points' in out and '+3.0' in out
+    verdict = json.loads(out.strip().splitlines()[-1])
+    assert not verdict['agree'] and abs(verdict['max_abs_diff'] - 3.0) < 1e-9
+    assert main(['compare', '--runs', str(a), str(b), '--metrics', 'clean']) == 0   # only clean: 1 point apart
+    out = capsys.readouterr().out
+    assert 'within 2 points' in out and 'NOT' not in out
+
+
+def test_compare_bad_input_exit_2(tmp_path, capsys):
+    a = fake_run(tmp_path / 'a', 0.95, 0.22, 'off')
+    assert main(['compare', '--runs', str(a)]) == 2
+    assert 'two run directories' in capsys.readouterr().err
+    assert main(['compare', '--runs', str(a), str(tmp_path / 'missing')]) == 2
+    assert 'finished `amoc-nb demo`' in capsys.readouterr().err

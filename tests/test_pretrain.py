@@ -47,11 +47,14 @@ def test_missing_cifar10_says_where_and_how(tmp_path, capsys):
     assert '--download' in err and 'cifar-10-python.tar.gz' in err and str(tmp_path / 'nodata') in err
 
 
-def test_resume_is_exact(tmp_path, capsys):
+@pytest.mark.parametrize('views', ['device', 'host'])
+def test_resume_is_exact(tmp_path, capsys, views):
+    "Fast path (kornia views) and plain path (torchvision views per PIL image) both resume bit for bit."
     full, split = tmp_path / 'full', tmp_path / 'split'
-    assert run(pretrain_args(full, epochs=3), capsys)[0] == 0
-    assert run(pretrain_args(split, epochs=2), capsys)[0] == 0
-    assert run(pretrain_args(split, '--resume', epochs=3), capsys)[0] == 0
+    assert run(pretrain_args(full, '--views', views, epochs=3), capsys)[0] == 0
+    assert run(pretrain_args(split, '--views', views, epochs=2), capsys)[0] == 0
+    assert run(pretrain_args(split, '--views', views, '--resume', epochs=3), capsys)[0] == 0
+    assert json.loads((full / 'config.json').read_text())['views'] == views
     a, b = load_checkpoint(full), load_checkpoint(split)
     assert a['epoch'] == b['epoch'] == 3
     for k in a['model']:
