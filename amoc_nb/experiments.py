@@ -14,9 +14,9 @@ from tqdm.auto import tqdm
 
 from .data import load_dataset, to_float, DATASETS
 from .losses import get_variant
-from .pretrain import (config_for, pretrain, load_checkpoint, load_encoder, config_to_dict, config_from_dict,
-                              config_diff, save_config, resolve_device, build, amoc_step, step_settings, use_amp,
-                              speed_setup, to_device_batch)
+from .pretrain import (PretrainConfig, config_for, pretrain, load_checkpoint, load_encoder, config_to_dict,
+                              config_from_dict, config_diff, save_config, resolve_device, build, amoc_step,
+                              step_settings, use_amp, speed_setup, to_device_batch)
 from .linear_eval import linear_eval_config_for, run_linear_eval
 from .finetune import finetune_config_for, run_finetune
 from .evaluate import load_classifier, evaluate_classifier, ATTACK_NAMES
@@ -58,7 +58,7 @@ class DemoConfig:
     amp: str = 'auto'                        # pre-training (AMOC, ACL): bf16 autocast; 'auto': on CUDA (the fast path)
     views: str = 'device'                    # AMOC pre-training views: 'device' (kornia, fast) or 'host' (torchvision, plain)
 
-    CHOICES: ClassVar[dict] = dict(amp=('auto', 'bf16', 'off'), views=('device', 'host'))
+    CHOICES: ClassVar[dict] = PretrainConfig.CHOICES   # amp, views: passed on to pre-training
     HELP: ClassVar[dict] = dict(
         preset='settings by name: ' + ', '.join(['demo', 'table3', 'table4', 'table5', 'table6', 'figure2']),
         variants='AMOC variants to pre-train', evals='stdev, robev and/or finetune',

@@ -100,8 +100,8 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
         raise ValueError(f'--bank-size ({cfg.bank_size}) must be larger than --batch-size ({cfg.batch_size})')
     if cfg.attack_steps < 0: raise ValueError(f'--attack-steps must be >= 0, got {cfg.attack_steps}')
     if cfg.lr <= 0: raise ValueError(f'--lr must be > 0, got {cfg.lr}')
-    if cfg.amp not in ('auto', 'bf16', 'off'): raise ValueError(f"--amp must be auto, bf16 or off, got {cfg.amp!r}")
-    if cfg.views not in ('device', 'host'): raise ValueError(f"--views must be device or host, got {cfg.views!r}")
+    for name, ok in PretrainConfig.CHOICES.items():
+        if getattr(cfg, name) not in ok: raise ValueError(f"--{name} must be one of {', '.join(ok)}, got {getattr(cfg, name)!r}")
     return cfg
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
