@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .data import DATASETS, load_dataset, MocoV2Augment, two_views, batch_indices, to_float
 from .models import ARCHS, make_encoder, DualBatchNorm1d, bn_mode
 from .attacks import pgd, attack_mode
-from .pretrain import (lr_at, eps_at, atomic_save, load_checkpoint, prepare_run_dir, save_config,
+from .pretrain import (AMP_MODES, lr_at, eps_at, atomic_save, load_checkpoint, prepare_run_dir, save_config,
                               append_metrics, read_metrics, set_rng_state, resolve_device,
                               use_amp, speed_setup, save_epoch_checkpoint, load_encoder)
 
@@ -67,7 +67,7 @@ class BaselineConfig:
     channels_last: bool = True     # ACL on CUDA
     compile: bool = False          # ACL on CUDA
 
-    CHOICES: ClassVar[dict] = dict(method=METHODS)
+    CHOICES: ClassVar[dict] = dict(method=METHODS, amp=AMP_MODES)
     HELP: ClassVar[dict] = dict(method='at: PGD-10 adversarial training; trades: TRADES; acl: adversarial contrastive '
                                        'pre-training (SimCLR, in-batch negatives)',
                                 beta='TRADES: weight of the KL term', temperature='ACL: NT-Xent temperature t')
@@ -121,7 +121,7 @@ def validate_baseline(cfg: BaselineConfig) -> BaselineConfig:
     for name, ok, need in checks:
         if not ok: raise ValueError(f"--{name.replace('_', '-')} must be {need}, got {getattr(cfg, name)}")
     if list(cfg.milestones) != sorted(cfg.milestones): raise ValueError(f'--milestones must increase, got {cfg.milestones}')
-    if cfg.amp not in ('auto', 'bf16', 'off'): raise ValueError(f"--amp must be auto, bf16 or off, got {cfg.amp!r}")
+    if cfg.amp not in AMP_MODES: raise ValueError(f"--amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
     return cfg
 
 # %% ../nbs/10_baselines.ipynb #1c46d67f

@@ -17,8 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .data import synthetic, HostViews, two_views, batch_indices
 from .models import make_encoder, Classifier
 from .attacks import pgd_attack
-from .pretrain import (PretrainConfig, AMOC, amoc_step, validate, build, step_settings, use_amp, speed_setup,
-                              make_views, resolve_device)
+from .pretrain import (AMP_MODES, PretrainConfig, AMOC, amoc_step, validate, build, step_settings, use_amp,
+                              speed_setup, make_views, resolve_device)
 
 # %% auto #0
 __all__ = ['PEAK_BF16_TFLOPS', 'CPU_DEFAULTS', 'CIFAR10_IMAGES', 'PAPER_EPOCHS', 'step_flops', 'PILTwoViews', 'reference_loader',
@@ -106,7 +106,7 @@ class BenchConfig:
     channels_last: bool = True     # fast path, CUDA
     compile: bool = False          # fast path: torch.compile the networks (minutes of compiling first)
     seed: int = 0
-    CHOICES: ClassVar[dict] = dict(device=('auto', 'cpu', 'cuda'), amp=('auto', 'bf16', 'off'))
+    CHOICES: ClassVar[dict] = dict(device=('auto', 'cpu', 'cuda'), amp=AMP_MODES)
     HELP: ClassVar[dict] = dict(device='where to run (auto: cuda if available)', json='last line: one JSON object',
                                 steps='timed steps per path', warmup='untimed steps per path',
                                 chunk='steps per turn when interleaving the two paths')

@@ -24,14 +24,16 @@ from .losses import (Variant, get_variant, ALL_VARIANTS, info_nce, amoc_loss, ad
                             ENQUEUE_ORDERS)
 
 # %% auto #0
-__all__ = ['SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'AMOC', 'StepSettings', 'amoc_step',
-           'enqueue', 'lr_at', 'eps_at', 'CheckpointError', 'atomic_save', 'load_checkpoint', 'save_classifier',
-           'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'append_metrics',
-           'read_metrics', 'rng_state', 'set_rng_state', 'resolve_device', 'build', 'step_settings', 'use_amp',
-           'speed_setup', 'to_device_batch', 'make_views', 'RunExists', 'prepare_run_dir', 'pretrain',
+__all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'AMOC', 'StepSettings',
+           'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'CheckpointError', 'atomic_save', 'load_checkpoint',
+           'save_classifier', 'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
+           'append_metrics', 'read_metrics', 'rng_state', 'set_rng_state', 'resolve_device', 'build', 'step_settings',
+           'use_amp', 'speed_setup', 'to_device_batch', 'make_views', 'RunExists', 'prepare_run_dir', 'pretrain',
            'save_epoch_checkpoint', 'epoch_metrics', 'load_encoder']
 
 # %% ../nbs/06_pretrain.ipynb #92fac8d2
+AMP_MODES = ('auto', 'bf16', 'off')   # bf16 autocast of the training step: 'auto' turns it on on CUDA
+
 @dataclass
 class PretrainConfig:
     "AMOC pre-training settings; defaults are the authors' CIFAR-10 values (reference-spec.md)."
@@ -68,7 +70,7 @@ class PretrainConfig:
     compile: bool = False          # torch.compile the networks (CUDA)
     views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
                                    # 'host': torchvision views image by image on the CPU (plain path, for comparison)
-    CHOICES: ClassVar[dict] = dict(amp=('auto', 'bf16', 'off'), views=('device', 'host'))
+    CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'))
 
 SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.06,
                       warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
