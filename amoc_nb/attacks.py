@@ -17,7 +17,7 @@ from .moco import info_nce
 
 # %% auto #0
 __all__ = ['NORMS', 'project_l1', 'project', 'ascent_step', 'random_start', 'attack_mode', 'pgd', 'ce_loss', 'pgd_attack',
-           'contrastive_pgd', 'deepfool_linf', 'autoattack']
+           'contrastive_pgd', 'pair_pgd', 'deepfool_linf', 'autoattack']
 
 # %% ../nbs/04_attacks.ipynb #efeace2a
 NORMS = ('linf', 'l2', 'l1')
@@ -123,6 +123,38 @@ def contrastive_pgd(net: nn.Module, x: torch.Tensor, k_pos: torch.Tensor, negati
     with attack_mode(net, bn):
         loss_fn = lambda xa: info_nce(F.normalize(net(xa), dim=1), k_pos, negatives, T, reduction='none')
         return pgd(loss_fn, x, eps, alpha, steps, norm)
+
+# %% ../nbs/04_attacks.ipynb #b372313a
+def _feature(net: nn.Module, x: torch.Tensor, bn: str) -> torch.Tensor:
+    with bn_mode(net, bn): return F.normalize(net(x), dim=1)
+
+def pair_pgd(net_q: nn.Module, net_k: nn.Module, x_q: torch.Tensor, x_k: torch.Tensor, negatives: torch.Tensor,
+             attack_q: bool, attack_k: bool, q_anchor: torch.Tensor | None = None, k_anchor: torch.Tensor | None = None,
+             T: float = 0.2, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 5,
+             bn_adv: str = 'adv', bn_fixed: str = 'clean') -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Eq. 3.3's inner max: l_inf PGD maximising InfoNCE(q, k, negatives), q = f_q(x_q + delta), k = f_k(x_k + delta'),
+    over the views that are attacked (jointly when both are). A view not attacked is fixed at its anchor if given, else
+    at f(x + r; BN `bn_fixed`) for a uniform random start r. Both networks run in eval mode.
+    Returns (x_q + delta or None, x_k + delta' or None)."""
+    if not (attack_q or attack_k): return None, None
+    with attack_mode(net_q), attack_mode(net_k):
+        fixed = {}
+        for name, net, x, attacked, anchor in (('q', net_q, x_q, attack_q, q_anchor), ('k', net_k, x_k, attack_k, k_anchor)):
+            if attacked: continue
+            if anchor is None:                                         # the authors' code: f(x + r) in eval mode
+                with torch.no_grad(): anchor = _feature(net, (x + random_start(x, eps, 'linf')).clamp(0, 1), bn_fixed)
+            fixed[name] = anchor.detach()
+        if attack_q and attack_k:                                      # AAC, AAA: one PGD over the stacked pair
+            x0 = torch.stack([x_q, x_k], 1)
+            loss_fn = lambda xa: info_nce(_feature(net_q, xa[:, 0], bn_adv), _feature(net_k, xa[:, 1], bn_adv),
+                                          negatives, T, reduction='none')
+        elif attack_q:                                                 # ACC, ACA: the query moves, the key is fixed
+            x0, loss_fn = x_q, lambda xa: info_nce(_feature(net_q, xa, bn_adv), fixed['k'], negatives, T, reduction='none')
+        else:                                                          # CAC, CAA: the key moves; q stays the anchor
+            x0, loss_fn = x_k, lambda xa: info_nce(fixed['q'], _feature(net_k, xa, bn_adv), negatives, T, reduction='none')
+        xa = pgd(loss_fn, x0, eps, alpha, steps, 'linf')
+    if attack_q and attack_k: return xa[:, 0], xa[:, 1]
+    return (xa, None) if attack_q else (None, xa)
 
 # %% ../nbs/04_attacks.ipynb #cfff7751
 def deepfool_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, steps: int = 50,

@@ -19,9 +19,9 @@ from .data import DATASETS, load_dataset, MocoV2Augment, HostViews, two_views, b
 from .models import ARCHS, make_encoder, ProjectionHead, bn_mode
 from .moco import momentum_update, make_key_encoder
 from .banks import MemoryBank, bank_stats
-from .attacks import contrastive_pgd
+from .attacks import pair_pgd
 from .losses import (Variant, get_variant, ALL_VARIANTS, info_nce, amoc_loss, adv_bank_source, check_lambda,
-                            ENQUEUE_ORDERS)
+                            ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS)
 
 # %% auto #0
 __all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'AMOC', 'StepSettings',
@@ -59,7 +59,10 @@ class PretrainConfig:
     attack_steps: int = 5
     eps_warmup_epochs: float = 0   # ramp eps (and alpha) linearly from 0 over this many epochs
     aca_plus: bool = False         # ACA+: write f_k(c(x)+delta; BN_adv) into M_adv (authors' code)
-    enqueue_order: str = 'paper'   # 'paper': negatives, then enqueue; 'code': enqueue first (authors' code)
+    recipe: str = 'paper'          # 'paper' or 'code': sets the three switches below at once (lesson 05's table)
+    enqueue_order: str | None = None  # 'paper': negatives, then enqueue; 'code': enqueue first. None: the recipe's
+    attack_anchor: str | None = None  # a view not attacked is held at: 'train' its clean feature, 'eval' f(x+r). None: recipe's
+    attack_first: bool | None = None  # run the attack before the clean forward (authors' code). None: the recipe's
     crop_scale: tuple = (0.2, 1.0)
     flip: bool = True
     data_root: str = 'data'
@@ -70,7 +73,12 @@ class PretrainConfig:
     compile: bool = False          # torch.compile the networks (CUDA)
     views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
                                    # 'host': torchvision views image by image on the CPU (plain path, for comparison)
-    CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'))
+    CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
+                                   attack_anchor=ATTACK_ANCHORS)
+
+    def __post_init__(self):                  # a switch left at None takes the recipe's value
+        for k, v in RECIPES.get(self.recipe, {}).items():
+            if getattr(self, k) is None: setattr(self, k, v)
 
 SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.06,
                       warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
@@ -89,6 +97,10 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
     if cfg.dataset not in DATASETS: raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
     get_variant(cfg.variant)
     if cfg.arch not in ARCHS: raise ValueError(f"unknown --arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    if cfg.recipe not in RECIPES: raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {cfg.recipe!r}")
+    if cfg.attack_first and cfg.attack_anchor == 'train':
+        raise ValueError("--attack-first needs --attack-anchor eval: the 'train' anchor is the clean feature of the "
+                         "training forward, which runs after an attack that comes first")
     if cfg.enqueue_order not in ENQUEUE_ORDERS:
         raise ValueError(f"--enqueue-order must be one of {', '.join(ENQUEUE_ORDERS)}, got {cfg.enqueue_order!r}")
     if cfg.eps < 0: raise ValueError(f'--eps must be >= 0, got {cfg.eps}')
@@ -139,20 +151,25 @@ class StepSettings:
     alpha: float = 2 / 255
     attack_steps: int = 5
     aca_plus: bool = False
-    enqueue_order: str = 'paper'
+    enqueue_order: str = 'paper'   # 'code': enqueue before the negatives are read
+    attack_anchor: str = 'train'   # a view not attacked is fixed at: 'train' its clean feature, 'eval' f(x + r)
+    attack_first: bool = False     # attack before the clean forward (needs attack_anchor='eval')
     amp: bool = False              # bf16 autocast for the forward passes and the attack (CUDA fast path)
 
 def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer, s: StepSettings,
               momentum=momentum_update) -> dict:
     "One AMOC step on views x1 = c(x) (query) and x2 = c'(x) (key). Returns the loss terms as tensors."
     v, banks = s.variant, model.banks
-    attack = lambda net, x, anchor: contrastive_pgd(net, x, anchor, banks[v.bank].keys, s.T, s.eps, s.alpha, s.attack_steps)
+    def attack(q_anchor=None, k_anchor=None):                                    # eq. 3.3, on the branch(es) v perturbs
+        return pair_pgd(model.q, model.k, x1, x2, banks[v.bank].keys, v.adv_query, v.adv_key, q_anchor, k_anchor,
+                        s.T, s.eps, s.alpha, s.attack_steps)
     with torch.autocast(x1.device.type, torch.bfloat16) if s.amp else contextlib.nullcontext():
-        # 1. clean query and key; the inner max of eq. 3.3 on the perturbed branch(es)
+        if s.attack_first: x1_adv, x2_adv = attack()                             # code: first, anchors f(x + r)
+        # 1. clean query and key; the adversarial views
         q_clean = model.query(x1, 'clean')                                       # f_q(c(x); BN_clean)
         k_clean = model.key(x2, 'clean')                                         # f_k(c'(x); BN_clean)
-        x1_adv = attack(model.q, x1, k_clean) if v.adv_query else None           # c(x) + delta
-        x2_adv = attack(model.k, x2, q_clean.detach()) if v.adv_key else None    # c'(x) + delta'
+        if not s.attack_first:
+            x1_adv, x2_adv = attack(*((q_clean.detach(), k_clean) if s.attack_anchor == 'train' else ()))
         q = model.query(x1_adv, 'adv') if v.adv_query else q_clean               # the variant's query ...
         k = model.key(x2_adv, 'adv') if v.adv_key else k_clean                   # ... and key (Table 1)
         src = adv_bank_source(v, s.aca_plus)                                     # what M_adv receives, if anything
@@ -289,7 +306,7 @@ def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.
 
 def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = False) -> StepSettings:
     return StepSettings(get_variant(cfg.variant), cfg.T, cfg.m, cfg.lam, eps, alpha, cfg.attack_steps, cfg.aca_plus,
-                        cfg.enqueue_order, amp)
+                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp)
 
 def use_amp(cfg, device) -> bool:
     "bf16 autocast: asked for, or 'auto' on CUDA."
