@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_cli.ipynb #38775a80
 from __future__ import annotations
-import argparse, dataclasses, importlib, inspect, sys, types, typing
+import argparse, contextlib, dataclasses, importlib, inspect, sys, types, typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,11 +114,13 @@ class UserError(Exception): "An error the user can fix; printed without a traceb
 
 def _user_errors():
     from amoc_nb.data import DatasetMissing
-    from amoc_nb.pretrain import CheckpointError, RunExists
-    return (ValueError, FileNotFoundError, DatasetMissing, CheckpointError, RunExists, UserError)
+    from amoc_nb import pretrain, runs
+    return (ValueError, FileNotFoundError, DatasetMissing, pretrain.CheckpointError, pretrain.RunExists,
+            runs.CheckpointError, runs.RunExists, runs.RunLocked, UserError)
 
 def main(argv=None) -> int:
     "Entry point of `amoc-nb`."
+    from amoc_nb.runs import run_lock, SaveFailed, Diverged
     parser = build_parser()
     args = parser.parse_args(argv)
     cmd = COMMANDS[args.command]
@@ -127,10 +129,14 @@ def main(argv=None) -> int:
     try:
         cfg = config_for(**overrides)
         kw = {k: getattr(args, k) for k in ('out', 'resume', 'progress') if hasattr(args, k)}
-        result = run(cfg, **kw)
+        with run_lock(kw['out']) if 'out' in kw else contextlib.nullcontext():    # one writer per run directory
+            result = run(cfg, **kw)
     except _user_errors() as e:
         print(f'amoc-nb {args.command}: error: {e}', file=sys.stderr)
         return 2
+    except (SaveFailed, Diverged) as e:
+        print(f'amoc-nb {args.command}: error: {e}', file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f'\namoc-nb {args.command}: interrupted; the last checkpoint is kept - add --resume to continue.',
               file=sys.stderr)

@@ -56,19 +56,25 @@ def _locked_message(d: Path, info: dict, extra: str = '') -> str:
 class RunLock:
     "An exclusive lock on run directory `d` for this process (see `run_lock`)."
     def __init__(self, d: Path):
-        self.dir, self.fd, self.file, self.count = d, None, None, 0
+        self.dir, self.fd, self.file, self.count, self.created = d, None, None, 0, False
 
     def acquire(self) -> None:
+        self.created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
         if os.environ.get('AMOC_NB_LOCK') == 'file' or fcntl is None: return self._acquire_file()
         path = self.dir/LOCK_FILE
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunLocked(_locked_message(self.dir, _holder(path))) from None
-            return self._acquire_file()                  # this filesystem refuses flock (ENOLCK, EOPNOTSUPP, ...)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise RunLocked(_locked_message(self.dir, _holder(path))) from None
+                return self._acquire_file()              # this filesystem refuses flock (ENOLCK, EOPNOTSUPP, ...)
+            try: same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError: same = False
+            if same: break
+            os.close(fd)                                 # the holder removed that file as we opened it: again
         self.fd = fd
         os.ftruncate(fd, 0); os.pwrite(fd, json.dumps(_me()).encode(), 0)
 
@@ -91,8 +97,13 @@ class RunLock:
         raise RunLocked(f'{self.dir}: could not take the lock file {path}')
 
     def release(self) -> None:
-        if self.fd is not None: os.close(self.fd); self.fd = None     # closing the descriptor releases flock
+        "Unlock; a directory this lock made and nothing else was written to is removed again (bad input writes nothing)."
+        empty = self.created and {p.name for p in self.dir.iterdir()} <= {LOCK_FILE, LOCK_FILE + '.pid'}
+        if empty: (self.dir/LOCK_FILE).unlink(missing_ok=True)          # still locked: nobody else can hold this file
         if self.file is not None: self.file.unlink(missing_ok=True); self.file = None
+        if self.fd is not None: os.close(self.fd); self.fd = None     # closing the descriptor releases flock
+        if empty:
+            with contextlib.suppress(OSError): self.dir.rmdir()
 
 def _me() -> dict:
     return dict(pid=os.getpid(), host=_host(), start=_proc_start(os.getpid()),
