@@ -7,13 +7,14 @@ import json, re, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
+SETUP_MARK = '# Setup, the same in every notebook'   # tools/colab.py's setup cell never reaches the README
 
 def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     nb = json.loads(Path(nb_path).read_text())
     parts = ['<!-- Generated from nbs/index.ipynb by .ci/readme.py: edit the notebook, not this file. -->']
     for cell in nb['cells']:
         src = ''.join(cell['source']).strip()
-        if not src or src.startswith('#|'): continue
+        if not src or src.startswith('#|') or SETUP_MARK in src: continue   # directives, hidden cells, the Colab setup cell
         if cell['cell_type'] == 'markdown':
             parts.append(re.sub(r'\]\(((?!https?:)[^)]+\.ipynb)\)', r'](nbs/\1)', src))   # links relative to the repo root
         elif cell['cell_type'] == 'code':
