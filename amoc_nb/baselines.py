@@ -20,7 +20,8 @@ from .models import ARCHS, make_encoder, DualBatchNorm1d, bn_mode
 from .attacks import pgd, attack_mode
 from .pretrain import (AMP_MODES, lr_at, eps_at, atomic_save, load_checkpoint, prepare_run_dir, save_config,
                               append_metrics, read_metrics, set_rng_state, resolve_device,
-                              use_amp, speed_setup, save_epoch_checkpoint, load_encoder)
+                              use_amp, speed_setup, save_epoch_checkpoint, load_encoder, config_to_dict, rng_state)
+from .runs import writes_run_dir, sync_metrics, end_epoch, FiniteWatch, diverged_message
 
 # %% auto #0
 __all__ = ['METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'nt_xent',
@@ -201,11 +202,13 @@ def make_baseline_encoder(cfg: BaselineConfig) -> nn.Module:
     "The encoder AMOC would use for this dataset and arch (same normalisation as `pretrain.build`)."
     return make_encoder(cfg.arch, width=cfg.width, **_norm_stats(cfg))
 
+@writes_run_dir
 def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "ACL pre-training: config.json, metrics.jsonl and checkpoint.pt (kind 'acl-pretrain') in `out`."
     validate_baseline(cfg)
     out, device = Path(out), resolve_device(cfg.device)
     ck = prepare_run_dir(cfg, out, resume, 'acl-pretrain')
+    history = sync_metrics(out, ck)                       # metrics.jsonl as the checkpoint knows it (lesson 40)
     train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     x_train = train.x.to(device)
     n_steps = len(x_train) // cfg.batch_size
@@ -225,7 +228,7 @@ def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, p
     cl = device.type == 'cuda' and cfg.channels_last
     model.train()
     for epoch in range(start, cfg.epochs):
-        t0, sums = time.time(), None
+        t0, sums, finite = time.time(), None, FiniteWatch(device)
         bar = tqdm(batch_indices(len(x_train), cfg.batch_size, data_gen), desc=f'ACL epoch {epoch + 1}/{cfg.epochs}',
                    disable=not progress, leave=False)
         for i, idx in enumerate(bar):
@@ -236,12 +239,15 @@ def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, p
             eps, alpha = eps_at(step, n_steps, cfg)
             terms = acl_step(model, x1, x2, opt, ACLSettings(cfg.temperature, eps, alpha, cfg.attack_steps, amp))
             sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
+            finite.update(terms['loss'], step)
+        finite.check(lambda s: diverged_message(s, epoch + 1, lr_at(s, n_steps, cfg), eps_at(s, n_steps, cfg)[0], epoch))
         seconds = time.time() - t0
         row = dict(epoch=epoch + 1, step=step + 1, **{k: float(v) / n_steps for k, v in sums.items()},
                    lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], negatives=2 * cfg.batch_size - 2,
                    seconds=seconds, img_per_s=n_steps * cfg.batch_size / seconds)
-        append_metrics(out, row)
-        save_epoch_checkpoint('acl-pretrain', out, epoch, step, cfg, model, opt, data_gen)   # as AMOC's (lesson 06)
+        end_epoch(out, dict(kind='acl-pretrain', format=1, epoch=epoch + 1, config=config_to_dict(cfg),
+                            encoder_spec=model.encoder.spec, model=model.state_dict(), optimizer=opt.state_dict(),
+                            scheduler=dict(step=step + 1), rng=rng_state(data_gen)), row, history)   # as AMOC's
         if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (clean {row['l_clean']:.3f}, "
                                 f"adv {row['l_adv']:.3f}) {row['img_per_s']:.0f} img/s")
     return out
@@ -251,6 +257,7 @@ from .models import Classifier
 from .linear_eval import finish_run
 from .finetune import adversarial_train, trades_loss
 
+@writes_run_dir
 def run_supervised(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "AdvTraining or TRADES from scratch; writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
     validate_baseline(cfg)
@@ -265,6 +272,7 @@ def run_supervised(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = F
     return Path(out)
 
 # %% ../nbs/10_baselines.ipynb #0d5e9358
+@writes_run_dir
 def run_baseline(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     """Run comparison method `cfg.method` into run directory `out`: 'at'/'trades' end with classifier.pt and
     results.json (clean and PGD-20 test accuracy); 'acl' ends with an encoder checkpoint for linear evaluation."""

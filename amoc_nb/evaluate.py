@@ -19,6 +19,7 @@ from .data import DATASETS, IN_TEST, DatasetMissing, load_dataset, to_float
 from .attacks import NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode, _flat_norm
 from .pretrain import (CheckpointError, RunExists, load_checkpoint, build_classifier, save_classifier,
                               atomic_save, config_to_dict, config_from_dict, config_diff, save_config, resolve_device)
+from .runs import writes_run_dir, write_json, write_figure
 
 # %% auto #0
 __all__ = ['CLASSIFIER_FILE', 'PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR',
@@ -333,7 +334,7 @@ def plot_cifar10c(results: dict, path: str | os.PathLike | None = None, title: s
     ax.legend(ncol=3, fontsize=8, loc='upper right')
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=120); plt.close(fig)
+        write_figure(fig, path, dpi=120)
     return fig
 
 # %% ../nbs/09_evaluate.ipynb #3d8007a3
@@ -410,13 +411,16 @@ def load_test_set(cfg: EvaluateConfig, model: nn.Module) -> tuple[torch.Tensor, 
     return (x[:cfg.n_test], y[:cfg.n_test]) if cfg.n_test else (x, y)
 
 def _write_json(obj, path: Path):
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(obj, indent=2)); os.replace(tmp, path)
+    "results.json atomically; on a full disk one line that says the attacks finished so far are kept."
+    write_json(obj, path, 'the results', 'The attacks finished before are kept in it: free some space and run the '
+               'same command with --resume to complete it.')
 
 RESULT_KEYS = ('classifier', 'dataset', 'eps', 'n_test', 'accuracy', 'attacks', 'sanity', 'sanity_passed', 'cifar10c',
                'settings', 'complete')
 # settings a resumed evaluation may change (they do not change the numbers already there)
 EVAL_RESUMABLE = ('attacks', 'sanity', 'cifar10c', 'device', 'download', 'batch_size', 'data_root', 'corruptions')
 
+@writes_run_dir
 def run_evaluate(cfg: EvaluateConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "The `amoc-nb evaluate` command: attacks, sanity checks, CIFAR-10-C -> `out`/results.json (+ config.json)."
     validate_evaluate(cfg)

@@ -17,6 +17,7 @@ from .data import DATASETS, ImageSet, load_dataset
 from .models import ARCHS, Classifier, make_encoder
 from .attacks import attack_mode
 from .pretrain import load_encoder
+from .runs import writes_run_dir
 from .linear_eval import (BN_CHOICES, LossFn, pgd_ce, fit_classifier, finish_run, check_common, resolve_bn,
                                  encoder_info, _pretrain_config)
 
@@ -150,6 +151,7 @@ def initial_classifier(cfg: FinetuneConfig, n_classes: int) -> tuple[Classifier,
     return Classifier(enc, n_classes, bn=bn), {**info, 'bn': bn}
 
 # %% ../nbs/08_finetune.ipynb #4cefdc1c
+@writes_run_dir
 def run_finetune(cfg: FinetuneConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "Adversarial fine-tuning (eq. 3.6 / TRADES); writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
     validate_finetune(cfg)

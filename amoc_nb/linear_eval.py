@@ -21,6 +21,8 @@ from .losses import get_variant
 from .pretrain import (CheckpointError, load_checkpoint, load_encoder, save_classifier, atomic_save, config_to_dict,
                               save_config, append_metrics, read_metrics, prepare_run_dir, rng_state, set_rng_state,
                               resolve_device)
+from .runs import (writes_run_dir, sync_metrics, end_epoch, write_json, intact_note, FiniteWatch,
+                          diverged_message)
 
 # %% auto #0
 __all__ = ['LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'LossFn',
@@ -196,6 +198,7 @@ def pgd_accuracy(clf: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, a
     return correct / max(1, len(x))
 
 # %% ../nbs/07_linear_eval.ipynb #2e05ad7a
+@writes_run_dir
 def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, params, kind: str,
                    resume: bool = False, train_mode: bool = True, val: ImageSet | None = None, select: str = 'pgd',
                    progress: bool = True, desc: str = 'train') -> tuple[nn.Module, dict]:
@@ -205,6 +208,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     weights, info)."""
     out, device = Path(out), resolve_device(cfg.device)
     ck = prepare_run_dir(cfg, out, resume, kind)              # refuses to overwrite a run; checks a resumed config
+    history = sync_metrics(out, ck)                           # metrics.jsonl as the checkpoint knows it
     clf.to(device)
     params = list(params)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
@@ -218,7 +222,6 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     if ck is not None:
         clf.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
         set_rng_state(ck['rng'], data_gen); start, best = ck['epoch'], ck.get('best')
-        _keep_metrics(out, start)                              # drop lines of an epoch whose checkpoint never landed
     save_config(cfg, out)
     t_start = time.time()
     for epoch in tqdm(range(start, cfg.epochs), desc=desc, disable=not progress, initial=start, total=cfg.epochs):
@@ -226,15 +229,18 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
         for g in opt.param_groups: g['lr'] = lr
         clf.train(train_mode)
         t0, loss_sum, correct = time.time(), torch.zeros((), device=device), torch.zeros((), device=device)
-        for idx in tqdm(batch_indices(len(x_train), cfg.batch_size, data_gen), desc=f'epoch {epoch + 1}/{cfg.epochs}',
-                        disable=not progress, leave=False):
+        finite = FiniteWatch(device)
+        for i, idx in enumerate(tqdm(batch_indices(len(x_train), cfg.batch_size, data_gen),
+                                     desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not progress, leave=False)):
             idx = idx.to(device)
             x, y = aug(to_float(x_train[idx])), y_train[idx]
             loss, logits = loss_fn(clf, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            finite.update(loss, epoch * n_steps + i)
             loss_sum += loss.detach(); correct += (logits.detach().argmax(1) == y).sum()
+        finite.check(lambda s: diverged_message(s, epoch + 1, lr, cfg.eps, epoch))
         row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / (n_steps * cfg.batch_size),
                    lr=lr, seconds=time.time() - t0)
         if val is not None:
@@ -243,21 +249,15 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             score = row['val_clean'] if select == 'clean' else row['val_pgd']
             if best is None or score > best['score']:
                 best = dict(epoch=epoch + 1, score=score, model={k: v.clone() for k, v in clf.state_dict().items()})
-        append_metrics(out, row)
-        atomic_save(dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=clf.encoder.spec,
-                         n_classes=clf.fc.out_features, bn=clf.bn, model=clf.state_dict(), optimizer=opt.state_dict(),
-                         rng=rng_state(data_gen), best=best), out/'checkpoint.pt')
+        end_epoch(out, dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=clf.encoder.spec,
+                            n_classes=clf.fc.out_features, bn=clf.bn, model=clf.state_dict(), optimizer=opt.state_dict(),
+                            rng=rng_state(data_gen), best=best), row, history)     # checkpoint, then metrics line
         if progress: tqdm.write(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} train acc "
                                 f"{row['train_acc']:.3f}" + (f" val pgd {row['val_pgd']:.3f}" if val is not None else ''))
     if best is not None: clf.load_state_dict(best['model'])
     clf.eval()
     return clf, dict(epochs=cfg.epochs, selected_epoch=best['epoch'] if best else cfg.epochs,
                      train_seconds=time.time() - t_start)
-
-def _keep_metrics(run_dir, last_epoch: int) -> None:
-    "Keep only the metrics lines of epochs <= last_epoch (the checkpoint's)."
-    rows = [r for r in read_metrics(run_dir) if r.get('epoch', 0) <= last_epoch]
-    (Path(run_dir)/'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
 
 # %% ../nbs/07_linear_eval.ipynb #7783fb6f
 def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: bool = True, **meta) -> dict:
@@ -275,10 +275,11 @@ def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: b
                attack=dict(name='pgd', norm='linf', eps=cfg.eps, alpha=cfg.eval_alpha, steps=cfg.eval_steps,
                            rand_init=True),
                classifier='classifier.pt', eval_seconds=time.time() - t0, **info)
-    (out/'results.json').write_text(json.dumps(res, indent=2))
+    write_json(res, out/'results.json', 'the results', intact_note(info['epochs']))
     return res
 
 # %% ../nbs/07_linear_eval.ipynb #ff05d79c
+@writes_run_dir
 def run_linear_eval(cfg: LinearEvalConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "StdEv or RobEv of a pre-trained encoder (eq. 3.5); writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
     validate_linear(cfg)

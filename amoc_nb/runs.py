@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_runs.ipynb #5dd07804
 from __future__ import annotations
-import contextlib, errno, io, json, math, os, signal, socket, sys, time
+import contextlib, errno, functools, inspect, io, json, math, os, signal, socket, sys, time
 from pathlib import Path
 
 import torch
@@ -14,10 +14,10 @@ except ImportError: fcntl = None                     # Windows: the exclusive-cr
 
 # %% auto #0
 __all__ = ['LOCK_FILE', 'TMP_SUFFIX', 'METRICS', 'COLLAPSE_EPOCHS', 'RunLocked', 'SaveFailed', 'Diverged', 'CheckpointError',
-           'RunExists', 'RunLock', 'remove_temp_files', 'run_lock', 'failure_message', 'write_atomic', 'write_json',
-           'write_text', 'write_figure', 'write_tensors', 'save_checkpoint', 'intact_note', 'load_checkpoint_file',
-           'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch', 'FiniteWatch', 'diverged_message',
-           'collapse_reason', 'CollapseWatch', 'collapse_summary', 'open_run']
+           'RunExists', 'RunLock', 'remove_temp_files', 'run_lock', 'writes_run_dir', 'failure_message', 'write_atomic',
+           'write_json', 'write_text', 'write_figure', 'write_tensors', 'save_checkpoint', 'intact_note',
+           'load_checkpoint_file', 'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch', 'FiniteWatch',
+           'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary', 'open_run']
 
 # %% ../nbs/40_runs.ipynb #2337a087
 class RunLocked(RuntimeError): "Another process writes this run directory (the command exits with code 2)."
@@ -157,6 +157,16 @@ def run_lock(run_dir):
         yield lock
     finally:
         del _HELD[d]; lock.release()
+
+# %% ../nbs/40_runs.ipynb #def3c0cc
+def writes_run_dir(fn=None, *, arg: str = 'out'):
+    "Decorator: `fn` holds `run_lock` on its argument `arg` (the run directory) while it runs."
+    if fn is None: return functools.partial(writes_run_dir, arg=arg)
+    sig = inspect.signature(fn)
+    @functools.wraps(fn)
+    def locked(*args, **kw):
+        with run_lock(sig.bind(*args, **kw).arguments[arg]): return fn(*args, **kw)
+    return locked
 
 # %% ../nbs/40_runs.ipynb #b016d93a
 _WRITES: dict[str, int] = {}
