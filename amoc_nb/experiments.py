@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_experiments.ipynb #b0fdc247
 from __future__ import annotations
-import json, math, os, time
+import dataclasses, json, math, os, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -24,11 +24,12 @@ from .baselines import baseline_config_for, run_baseline, METHODS
 from . import viz
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'PresetConfig', 'DemoConfig', 'demo_config_for', 'validate_demo', 'pretrain_config',
-           'linear_config', 'finetune_config', 'baseline_config', 'estimate', 'describe_estimate', 'test_tensors',
-           'stages', 'classifiers', 'attack_all', 'collect_results', 'table6_checks', 'report_md', 'make_figures',
-           'run_demo', 'preset_config_for', 'run_preset', 'accuracies', 'compare_results', 'load_results',
-           'CompareConfig', 'compare_config_for', 'run_compare']
+__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'PresetConfig', 'DemoConfig', 'demo_config_for',
+           'validate_demo', 'pretrain_config', 'linear_config', 'finetune_config', 'baseline_config', 'estimate',
+           'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'classifiers', 'attack_all',
+           'collect_results', 'table6_checks', 'demo_targets', 'report_md', 'controls_md', 'learning_md',
+           'make_figures', 'run_demo', 'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for', 'run_preset',
+           'accuracies', 'compare_results', 'load_results', 'CompareConfig', 'compare_config_for', 'run_compare']
 
 # %% ../nbs/13_experiments.ipynb #d94f7a3e
 @dataclass
@@ -38,6 +39,7 @@ class DemoConfig:
     preset: str = 'demo'                     # the name of the settings (a key of PRESETS)
     variants: tuple = ('CCC', 'ACC', 'ACA')
     aca_plus: bool = True                    # ACA writes f_k(c(x)+delta; BN_adv) into M_adv (authors' ACA+), see below
+    recipe: str = 'paper'                    # the training step as the paper writes it, or as the authors' code runs it
     pretrain_epochs: int = 40
     eps: float = 0.1                         # l_inf budget: pre-training, RobEv/fine-tuning and the PGD-20 test
     eps_warmup_epochs: float = 12            # pre-training: ramp eps over these epochs
@@ -47,7 +49,10 @@ class DemoConfig:
     baselines: bool = False                  # add the comparison methods' rows
     baseline_methods: tuple = ('at', 'trades', 'acl')
     attacks: tuple = ('clean', 'pgd20')      # run on every classifier (names of evaluate.ATTACK_NAMES)
-    autoattack_n: int = 100                  # AutoAttack (standard) on the first N test images of StdEv/fine-tuned models
+    autoattack_n: int = -1                   # AutoAttack (standard) on the first N test images of StdEv/fine-tuned
+                                             # models and the controls (-1: all, 0: none)
+    controls: bool = True                    # add a random-initialised encoder (StdEv) and supervised AT at the same eps
+    seeds: int = 1                           # run the pipeline for seeds seed, seed+1, ...; report mean +- sd
     cifar10c: bool = False                   # CIFAR-10-C on fine-tuned models (CIFAR-10 only)
     n_test: int = 0                          # first N test images (0: all)
     tsne_n: int = 300                        # test images in the t-SNE figure (0: no figure)
@@ -58,14 +63,16 @@ class DemoConfig:
     amp: str = 'auto'                        # pre-training (AMOC, ACL): bf16 autocast; 'auto': on CUDA (the fast path)
     views: str = 'device'                    # AMOC pre-training views: 'device' (kornia, fast) or 'host' (torchvision, plain)
 
-    CHOICES: ClassVar[dict] = PretrainConfig.CHOICES   # amp, views: passed on to pre-training
+    CHOICES: ClassVar[dict] = {k: PretrainConfig.CHOICES[k] for k in ('amp', 'views', 'recipe')}  # for pre-training
     HELP: ClassVar[dict] = dict(
         preset='settings by name: ' + ', '.join(['demo', 'table3', 'table4', 'table5', 'table6', 'figure2']),
         variants='AMOC variants to pre-train', evals='stdev, robev and/or finetune',
-        baselines='add AdvTraining, TRADES and ACL rows', autoattack_n='0 skips AutoAttack')
+        baselines='add AdvTraining, TRADES and ACL rows', autoattack_n='first N test images; -1: all, 0 skips AutoAttack',
+        controls='random-encoder and supervised-AT rows', seeds='number of seeds (mean +- sd in the report)',
+        recipe="'paper' or 'code' (the authors' attack and enqueue order; lesson 05)")
 
 # %% ../nbs/13_experiments.ipynb #9ac64da2
-_CIFAR = dict(dataset='cifar10', eps=8 / 255, eps_warmup_epochs=0, autoattack_n=0)
+_CIFAR = dict(dataset='cifar10', eps=8 / 255, eps_warmup_epochs=0, autoattack_n=0, controls=False)
 PRESETS = {
     'demo': {},
     'table6': dict(_CIFAR, variants=('CCC', 'CAC', 'CAA', 'ACC', 'ACA'), pretrain_epochs=200, evals=('stdev', 'robev')),
@@ -99,6 +106,8 @@ def validate_demo(cfg: DemoConfig) -> DemoConfig:
         if a not in ATTACK_NAMES: raise ValueError(f"unknown --attacks {a!r}; choose from {', '.join(ATTACK_NAMES)}")
     if cfg.eps < 0: raise ValueError(f'--eps must be >= 0, got {cfg.eps}')
     if cfg.pretrain_epochs < 1: raise ValueError(f'--pretrain-epochs must be >= 1, got {cfg.pretrain_epochs}')
+    if cfg.seeds < 1: raise ValueError(f'--seeds must be >= 1, got {cfg.seeds}')
+    if cfg.autoattack_n < -1: raise ValueError(f'--autoattack-n must be -1 (all), 0 (none) or a count, got {cfg.autoattack_n}')
     if cfg.cifar10c and cfg.dataset != 'cifar10': raise ValueError('--cifar10c needs --dataset cifar10')
     for name, ok in DemoConfig.CHOICES.items():
         if getattr(cfg, name) not in ok: raise ValueError(f"--{name} must be one of {', '.join(ok)}, got {getattr(cfg, name)!r}")
@@ -107,7 +116,7 @@ def validate_demo(cfg: DemoConfig) -> DemoConfig:
 # %% ../nbs/13_experiments.ipynb #9a4dea21
 def pretrain_config(cfg: DemoConfig, variant: str):
     return config_for(cfg.dataset, variant=variant, epochs=cfg.pretrain_epochs, seed=cfg.seed, data_root=cfg.data_root,
-                      download=cfg.download, device=cfg.device, amp=cfg.amp, views=cfg.views, **({'aca_plus': cfg.aca_plus} if variant == 'ACA' else {}),
+                      download=cfg.download, device=cfg.device, amp=cfg.amp, views=cfg.views, recipe=cfg.recipe, **({'aca_plus': cfg.aca_plus} if variant == 'ACA' else {}),
                       **(dict(eps=cfg.eps, alpha=cfg.eps / 4, eps_warmup_epochs=cfg.eps_warmup_epochs)
                          if cfg.dataset != 'cifar10' else {}))
 
@@ -186,7 +195,7 @@ def describe_estimate(est: dict, out) -> str:
 # %% ../nbs/13_experiments.ipynb #c33e6c0a
 # fields that may change between two runs of the same pipeline: they change no result already there
 # (adding --baselines to a finished demo adds their rows)
-DEMO_RESUMABLE = ('device', 'download', 'data_root', 'tsne_n', 'baselines', 'baseline_methods')
+DEMO_RESUMABLE = ('device', 'download', 'data_root', 'tsne_n', 'baselines', 'baseline_methods', 'controls', 'seeds')
 
 def _check_out(cfg: DemoConfig, out: Path) -> None:
     p = out/'config.json'
@@ -213,20 +222,40 @@ def stages(cfg: DemoConfig, out: Path) -> list[tuple[str, Path, callable]]:
     encoders = {v: out/'pretrain'/v for v in cfg.variants}
     for v, d in encoders.items():
         st.append((f'pretrain {v}', d, lambda d=d, v=v: pretrain(pretrain_config(cfg, v), d, resume=True, progress=False)))
-    if cfg.baselines:
-        for m in cfg.baseline_methods:
-            d = out/'baselines'/m
-            st.append((f'baseline {m}', d, lambda d=d, m=m: run_baseline(baseline_config(cfg, m), d, resume=True, progress=False)))
-            if m == 'acl': encoders['ACL'] = d
+    if cfg.controls:                          # what pre-training adds: the same linear head on a random encoder
+        d = out/'pretrain'/RANDOM
+        st.append((f'pretrain {RANDOM}', d, lambda d=d: random_encoder(pretrain_config(cfg, 'CCC'), d)))
+    for m in _methods(cfg):
+        d = out/'baselines'/m
+        st.append((f'baseline {m}', d, lambda d=d, m=m: run_baseline(baseline_config(cfg, m), d, resume=True, progress=False)))
+        if m == 'acl': encoders['ACL'] = d
+    if cfg.controls: encoders[RANDOM] = out/'pretrain'/RANDOM
     for name, enc in encoders.items():
-        for mode in cfg.evals:
+        for mode in cfg.evals if name != RANDOM else [e for e in cfg.evals if e == 'stdev'] or cfg.evals[:1]:
             d = out/mode/name
             if mode == 'finetune': fn = lambda d=d, enc=enc: run_finetune(finetune_config(cfg, enc), d, resume=True, progress=False)
             else: fn = lambda d=d, enc=enc, mode=mode: run_linear_eval(linear_config(cfg, enc, mode), d, resume=True, progress=False)
             st.append((f'{mode} {name}', d, fn))
     return st
 
+RANDOM = 'random'   # the control row: a linear head on an encoder that was never trained
+
+def _methods(cfg: DemoConfig) -> list[str]:
+    "Comparison methods to train: the baselines asked for, and supervised AT when the controls are on."
+    ms = list(cfg.baseline_methods) if cfg.baselines else []
+    return ms + (['at'] if cfg.controls and 'at' not in ms else [])
+
+def random_encoder(pc: PretrainConfig, out: Path) -> Path:
+    "A pre-training checkpoint at epoch 0: the randomly initialised encoder that training would start from."
+    from amoc_nb.pretrain import save_epoch_checkpoint
+    torch.manual_seed(pc.seed)
+    model, opt, _ = build(pc, 'cpu')
+    save_config(pc, out)
+    save_epoch_checkpoint('amoc-pretrain', out, -1, -1, pc, model, opt, torch.Generator().manual_seed(pc.seed))
+    return out
+
 def _done(name: str, d: Path, cfg: DemoConfig) -> bool:
+    if name == f'pretrain {RANDOM}': return (d/'checkpoint.pt').exists()
     if name.startswith(('pretrain', 'baseline acl')):
         if not (d/'checkpoint.pt').exists(): return False
         return load_checkpoint(d)['epoch'] >= cfg.pretrain_epochs
@@ -234,10 +263,11 @@ def _done(name: str, d: Path, cfg: DemoConfig) -> bool:
 
 def classifiers(cfg: DemoConfig, out: Path) -> dict:
     "{(row, eval): classifier.pt} for every classifier the pipeline made."
-    rows = list(cfg.variants) + (['ACL'] if cfg.baselines and 'acl' in cfg.baseline_methods else [])
+    rows = list(cfg.variants) + (['ACL'] if 'acl' in _methods(cfg) else [])
     found = {(r, e): out/e/r/'classifier.pt' for r in rows for e in cfg.evals}
-    if cfg.baselines:
-        found.update({(m.upper(), 'supervised'): out/'baselines'/m/'classifier.pt' for m in cfg.baseline_methods if m != 'acl'})
+    if cfg.controls:
+        found.update({(RANDOM, e): out/e/RANDOM/'classifier.pt' for e in cfg.evals if (out/e/RANDOM).exists()})
+    found.update({(m.upper(), 'supervised'): out/'baselines'/m/'classifier.pt' for m in _methods(cfg) if m != 'acl'})
     return found
 
 # %% ../nbs/13_experiments.ipynb #41fd9180
@@ -253,7 +283,7 @@ def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
         details = {}
         acc = evaluate_classifier(model, x, y, cfg.attacks, cfg.eps, device=device, seed=cfg.seed, details=details)
         if cfg.autoattack_n and ev in ('stdev', 'finetune', 'supervised'):
-            n = min(cfg.autoattack_n, len(x))
+            n = len(x) if cfg.autoattack_n < 0 else min(cfg.autoattack_n, len(x))
             acc['autoattack'] = evaluate_classifier(model, x[:n], y[:n], ('autoattack',), cfg.eps, device=device,
                                                     seed=cfg.seed, details=details)['autoattack']
             acc['autoattack_n'] = n
@@ -265,11 +295,13 @@ def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
 def collect_results(cfg: DemoConfig, out: Path, evals: dict) -> dict:
     "results.json: {'dataset', 'eps', 'variants': {V: {'stdev': {...}, 'robev': {...}}}, 'baselines': {...}, ...}."
     res = dict(dataset=cfg.dataset, eps=cfg.eps, preset=cfg.preset, n_test=None, variants={}, baselines={},
-               settings=config_to_dict(cfg))
+               controls={}, settings=config_to_dict(cfg))
+    controls = {RANDOM, 'AT'} if cfg.controls else set()
     for key, r in evals.items():
         row, ev = key.split('/')
-        group = res['variants'] if row in cfg.variants else res['baselines']
-        group.setdefault(row, {})[ev] = r
+        group = 'variants' if row in cfg.variants else 'controls' if row in controls else 'baselines'
+        res[group].setdefault(row, {})[ev] = r
+    res['learning'] = {v: viz.learning_health(out/'pretrain'/v) for v in cfg.variants}
     return res
 
 # %% ../nbs/13_experiments.ipynb #b7eeb530
@@ -284,6 +316,22 @@ def table6_checks(res: dict, margin: float = 0.15, min_clean: float = 0.8) -> di
         if r is not None and ccc is not None: out[f'stdev_pgd20_{name}_beats_CCC_by_{int(margin * 100)}'] = r - ccc >= margin
     cleans = [row['stdev']['clean'] for row in v.values() if row.get('stdev', {}).get('clean') is not None]
     if cleans: out[f'every_stdev_clean_above_{int(min_clean * 100)}'] = min(cleans) > min_clean
+    learned = [h['learned'] for h in res.get('learning', {}).values() if h]
+    if learned: out['every_encoder_learned'] = all(learned)
+    return out
+
+DEMO_TARGETS = dict(pgd20=0.30, over_ccc=0.25, clean=0.90)   # the demo's ACC and ACA rows, StdEv, mean over seeds
+
+def demo_targets(res: dict) -> dict:
+    "The demo's targets for ACC and ACA (StdEv): PGD-20 >= 30%, >= 25 points above CCC, clean >= 90%."
+    v, t, out = res['variants'], DEMO_TARGETS, {}
+    ccc = v.get('CCC', {}).get('stdev', {}).get('pgd20')
+    for n in ('ACC', 'ACA'):
+        s_ = v.get(n, {}).get('stdev')
+        if not s_: continue
+        out[f'{n}_stdev_pgd20_at_least_30'] = s_['pgd20'] >= t['pgd20']
+        out[f'{n}_stdev_clean_at_least_90'] = s_['clean'] >= t['clean']
+        if ccc is not None: out[f'{n}_stdev_pgd20_25_points_above_CCC'] = s_['pgd20'] - ccc >= t['over_ccc']
     return out
 
 def report_md(res: dict, cfg: DemoConfig) -> str:
@@ -353,19 +401,58 @@ def report_md(res: dict, cfg: DemoConfig) -> str:
             lines.append(f"Supervised adversarial training ({', '.join(sup)}) reaches "
                          + ', '.join(f"{m} {_pct(e['pgd20'])}%" for m, e in sup.items())
                          + f" PGD-20 accuracy, against CCC's StdEv {_pct(ccc)}%.")
+    lines += controls_md(res) + learning_md(res)
     lines += ['', '## Files', '', '`results.json` (every number), `test_set.pt` (the exact test tensors), '
               'classifier checkpoints under `stdev/`, `robev/` (load with `amoc_nb.evaluate.load_classifier`), '
-              'figures: `loss_curves.png`, `accuracy.png`, `tsne.png`.']
+              'figures: `learning.png`, `loss_curves.png`, `accuracy.png`, `tsne.png`.']
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/13_experiments.ipynb #10b0e445
+def _acc(e: dict, k: str) -> str: return _pct(e.get(k)) if e else '-'
+
+def controls_md(res: dict) -> list[str]:
+    "The control rows: what pre-training adds over a random encoder, and how far it is from supervised robustness."
+    c, v = res.get('controls', {}), res['variants']
+    if not c: return []
+    rnd, at = c.get(RANDOM, {}).get('stdev', {}), c.get('AT', {}).get('supervised', {})
+    lines = ['', '## Controls', '', '| row | what it is | clean | PGD-20 | AutoAttack |', '|---|---|---|---|---|']
+    if rnd: lines.append(f"| random encoder, StdEv | the same linear head on an encoder never trained | {_acc(rnd, 'clean')} | "
+                         f"{_acc(rnd, 'pgd20')} | {_acc(rnd, 'autoattack')} |")
+    for n, row in v.items():
+        e = row.get('stdev', {})
+        if e: lines.append(f"| {n}, StdEv | AMOC pre-training, frozen | {_acc(e, 'clean')} | {_acc(e, 'pgd20')} | {_acc(e, 'autoattack')} |")
+    if at: lines.append(f"| AT (supervised) | PGD adversarial training with labels, same eps | {_acc(at, 'clean')} | "
+                        f"{_acc(at, 'pgd20')} | {_acc(at, 'autoattack')} |")
+    if rnd and v:
+        best = max((n for n in v if v[n].get('stdev')), key=lambda n: v[n]['stdev']['pgd20'], default=None)
+        if best:
+            b = v[best]['stdev']
+            lines += ['', f"Pre-training adds {100 * (b['clean'] - rnd['clean']):+.1f} points of clean and "
+                          f"{100 * (b['pgd20'] - rnd['pgd20']):+.1f} of PGD-20 accuracy over a random encoder ({best})"
+                      + (f"; supervised AT is {100 * (at['pgd20'] - b['pgd20']):+.1f} points of PGD-20 away." if at else '.')]
+    return lines
+
+def learning_md(res: dict) -> list[str]:
+    "Did each encoder learn? Its last epoch's q . k+ and L_CCC against the chance level ln(K+1)."
+    h = {n: x for n, x in res.get('learning', {}).items() if x}
+    if not h: return []
+    lines = ['', '## Did the encoders learn?', '',
+             f"Last pre-training epoch, last batch. Healthy: q . k+ >= {viz.HEALTH['sim_pos']} and L_CCC <= "
+             f"{viz.HEALTH['loss_frac']} ln(K+1) (see `learning.png`).", '',
+             '| variant | q . k+ | L_CCC | chance ln(K+1) | L_CCC / chance | learned |', '|---|---|---|---|---|---|']
+    for n, x in h.items():
+        lines.append(f"| {n} | {x['sim_pos']:.2f} | {x['l_ccc']:.2f} | {x['chance']:.2f} | {x['l_ccc_over_chance']:.2f} | "
+                     f"{'yes' if x['learned'] else '**no**'} |")
+    return lines
+
 def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
-    "loss_curves.png, accuracy.png and tsne.png in `out`."
+    "learning.png, loss_curves.png, accuracy.png and tsne.png in `out`."
     runs = {v: out/'pretrain'/v for v in cfg.variants}
+    viz.plot_learning(runs, out/'learning.png')
     viz.plot_loss_curves(runs, out/'loss_curves.png')
     viz.plot_accuracy_bars(res, out/'accuracy.png', paper=viz.PAPER_TABLE6 if cfg.dataset != 'cifar10' or
                            cfg.preset == 'table6' else None)
-    figs = ['loss_curves.png', 'accuracy.png']
+    figs = ['learning.png', 'loss_curves.png', 'accuracy.png']
     if cfg.tsne_n and 'stdev' in cfg.evals:
         n = min(cfg.tsne_n, len(x))
         clfs = {v: load_classifier(out/'stdev'/v/'classifier.pt') for v in cfg.variants}
@@ -381,6 +468,7 @@ def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
 def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     "The pipeline (`amoc-nb demo` / `amoc-nb run`): stages, attacks, results.json, report.md, figures. Re-run to resume."
     validate_demo(cfg)
+    if cfg.seeds > 1: return run_seeds(cfg, out, progress)
     out = Path(out)
     _check_out(cfg, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -398,10 +486,76 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> 
     res = collect_results(cfg, out, evals)
     res['n_test'] = len(x)
     res['checks'] = table6_checks(res) if cfg.preset in ('demo', 'table6') else {}
+    if cfg.preset == 'demo': res['targets'] = demo_targets(res)
     res['seconds'] = time.time() - t0
     res['figures'] = make_figures(cfg, out, res, x, y)
     (out/'results.json').write_text(json.dumps(res, indent=2))
     (out/'report.md').write_text(report_md(res, cfg))
+    if progress: print((out/'report.md').read_text())
+    return out
+
+# %% ../nbs/13_experiments.ipynb #703e72fc
+def _leaves(d: dict, prefix=()) -> dict:
+    "{('variants', 'ACC', 'stdev', 'pgd20'): 0.3, ...} for every accuracy (and learning number) in a results dict."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out.update(_leaves(v, prefix + (k,)))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ('autoattack_n', 'seconds', 'chance'):
+            out[prefix + (k,)] = v
+    return out
+
+def aggregate_seeds(results: list[dict]) -> dict:
+    "Mean and sample sd over seeds of every number the seeds' results share: {'variants': {V: {ev: {m: [mean, sd]}}}}."
+    keys = set.intersection(*(set(_leaves({g: r.get(g, {}) for g in ('variants', 'controls', 'baselines', 'learning')}))
+                              for r in results))
+    agg = {}
+    for k in sorted(keys):
+        vals = torch.tensor([_leaves({k[0]: r[k[0]]})[k] for r in results], dtype=torch.float64)
+        node = agg
+        for part in k[:-1]: node = node.setdefault(part, {})
+        node[k[-1]] = [float(vals.mean()), float(vals.std()) if len(vals) > 1 else 0.0]
+    return agg
+
+def _pm(x) -> str: return '-' if x is None else f'{100 * x[0]:.1f} ± {100 * x[1]:.1f}'
+
+def seeds_md(agg: dict, cfg: DemoConfig, seeds: list[int], seconds: list[float]) -> str:
+    "The several-seed report: mean ± sd (sample sd over seeds) of every accuracy."
+    rows = [(n, r) for g in ('variants', 'controls', 'baselines') for n, r in agg.get(g, {}).items()]
+    lines = [f"# AMOC on {cfg.dataset}: {len(seeds)} seeds ({', '.join(map(str, seeds))}), mean ± sd", '',
+             f"Each seed is a full run in `seed<N>/` (its own report.md). Accuracies in %, eps = {cfg.eps:.3g}, "
+             f"{cfg.pretrain_epochs} pre-training epochs. Wall time per seed: "
+             + ', '.join(f'{t / 60:.1f} min' for t in seconds) + '.', '',
+             '| row | eval | clean | PGD-20 | AutoAttack |', '|---|---|---|---|---|']
+    for n, r in rows:
+        for ev, e in r.items():
+            lines.append(f"| {n} | {ev} | {_pm(e.get('clean'))} | {_pm(e.get('pgd20'))} | {_pm(e.get('autoattack'))} |")
+    h = agg.get('learning', {})
+    if h:
+        lines += ['', '| variant | q . k+ (last epoch) | L_CCC / ln(K+1) |', '|---|---|---|']
+        lines += [f"| {n} | {x['sim_pos'][0]:.2f} ± {x['sim_pos'][1]:.2f} | {x['l_ccc_over_chance'][0]:.2f} ± "
+                  f"{x['l_ccc_over_chance'][1]:.2f} |" for n, x in h.items()]
+    return '\n'.join(lines) + '\n'
+
+def run_seeds(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
+    "The pipeline once per seed in `out`/seed<N>, then mean ± sd of every number in `out`/results.json and report.md."
+    out = Path(out)
+    _check_out(cfg, out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out)
+    seeds = [cfg.seed + i for i in range(cfg.seeds)]
+    results = []
+    for s_ in seeds:
+        d = run_demo(dataclasses.replace(cfg, seed=s_, seeds=1), out/f'seed{s_}', progress)
+        results.append(json.loads((d/'results.json').read_text()))
+    agg = aggregate_seeds(results)
+    means = {g: {n: {ev: {m: x[0] for m, x in e.items()} for ev, e in r.items()} for n, r in agg.get(g, {}).items()}
+             for g in ('variants', 'controls', 'baselines')}
+    res = dict(dataset=cfg.dataset, eps=cfg.eps, preset=cfg.preset, seeds=seeds, mean_sd=agg,
+               targets=demo_targets(means) if cfg.preset == 'demo' else {},
+               per_seed=[f'seed{s_}/results.json' for s_ in seeds], seconds=[r.get('seconds') for r in results],
+               settings=config_to_dict(cfg))
+    (out/'results.json').write_text(json.dumps(res, indent=2))
+    (out/'report.md').write_text(seeds_md(agg, cfg, seeds, res['seconds']))
     if progress: print((out/'report.md').read_text())
     return out
 

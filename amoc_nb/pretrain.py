@@ -80,9 +80,9 @@ class PretrainConfig:
         for k, v in RECIPES.get(self.recipe, {}).items():
             if getattr(self, k) is None: setattr(self, k, v)
 
-SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.06,
+SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.3, m=0.99,
                       warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
-                      flip=False, epochs=50)
+                      flip=False, epochs=50)   # m: about 10 steps an epoch, so the key encoder averages ~100 (lesson 02)
 # fields a resumed run may change: where it runs and how long it goes on
 RESUMABLE_CHANGES = ('epochs', 'device', 'download', 'data_root', 'amp', 'channels_last', 'compile')
 
@@ -399,6 +399,8 @@ def epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, seconds) -> di
                img_per_s=n_steps * cfg.batch_size / seconds)
     for b in ('clean', 'adv'):
         row.update({f'bank_{b}_{k_}': v for k_, v in bank_stats(model.banks[b], q, k).items()})
+        with torch.no_grad():              # (1/K) sum_n exp(q.n/T): InfoNCE's negative term per key (Remark 1, lesson 21)
+            row[f'bank_{b}_denom'] = float(torch.exp(q @ model.banks[b].keys.t() / cfg.T).mean())
     return row
 
 # %% ../nbs/06_pretrain.ipynb #2e842433

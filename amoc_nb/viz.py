@@ -23,10 +23,11 @@ from .losses import ALL_VARIANTS
 from .pretrain import load_checkpoint, read_metrics
 
 # %% auto #0
-__all__ = ['TINY_PRETRAIN', 'LOSS_TERMS', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS', 'BANK_COLORS', 'SIM_SERIES',
-           'save_figure', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'as_percent', 'paper_value',
-           'results_table', 'plot_accuracy_bars', 'features', 'feature_pgd', 'tsne_embed', 'plot_tsne', 'load_banks',
-           'bank_ages', 'plot_key_ages', 'plot_bank_similarity', 'plot_bank_distributions', 'plot_bank_frozen_vs_plus']
+__all__ = ['TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS', 'BANK_COLORS',
+           'SIM_SERIES', 'save_figure', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
+           'plot_learning', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars', 'features',
+           'feature_pgd', 'tsne_embed', 'plot_tsne', 'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity',
+           'plot_bank_distributions', 'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
 
 # %% ../nbs/11_viz.ipynb #0ce000bb
 def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int = 110) -> plt.Figure:
@@ -74,11 +75,56 @@ def plot_loss_curves(run_dirs: dict, path=None, terms=tuple(LOSS_TERMS)) -> plt.
         for ax, t in zip(axs[0], terms):
             rows = [r for r in m if r.get(t) is not None]
             ax.plot([r['epoch'] for r in rows], [r[t] for r in rows], marker='o', ms=4, label=name)
+    chance = {_chance_level(d) for d in run_dirs.values()} - {None}
     for ax, t in zip(axs[0], terms):
+        for c in sorted(chance):
+            ax.axhline(c, c='grey', ls='--', lw=1, label=f'chance  ln(K+1) = {c:.2f}')
         ax.set(title=LOSS_TERMS.get(t, t), xlabel='epoch', ylabel='InfoNCE loss (nats)')
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=.3); ax.legend(title='run', fontsize=8)
+        ax.grid(alpha=.3)
+    axs[0, -1].legend(title='run', fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))
     fig.suptitle('Pre-training loss per term (mean over each epoch)')
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+def _config(d) -> dict:
+    p = Path(d)/'config.json'
+    return json.loads(p.read_text()) if p.exists() else {}
+
+def _chance_level(d) -> float | None:
+    "ln(K + 1): the InfoNCE loss of an encoder that cannot tell its positive from the K negatives of a run's bank."
+    K = _config(d).get('bank_size')
+    return None if K is None else float(np.log(K + 1))
+
+HEALTH = dict(sim_pos=0.6, loss_frac=0.8)   # a run that learned: q . k+ >= 0.6 and L_CCC <= 0.8 ln(K+1) at its end
+
+def learning_health(d) -> dict:
+    "Last epoch's mean positive similarity and L_CCC against chance, and whether both pass HEALTH."
+    m, chance = read_metrics(d), _chance_level(d)
+    if not m or chance is None: return {}
+    last = m[-1]
+    pos, l = last.get('bank_clean_sim_pos'), last.get('l_ccc')
+    return dict(sim_pos=pos, l_ccc=l, chance=chance, l_ccc_over_chance=l / chance,
+                learned=bool(pos is not None and pos >= HEALTH['sim_pos'] and l <= HEALTH['loss_frac'] * chance))
+
+def plot_learning(run_dirs: dict, path=None) -> plt.Figure:
+    "Did the encoders learn? L_CCC against its chance level, and q . k+ (positive-key similarity) against 0.6."
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    chance = None
+    for name, d in run_dirs.items():
+        m = read_metrics(d); chance = _chance_level(d) or chance
+        ep = [r['epoch'] for r in m]
+        line, = a.plot(ep, [r['l_ccc'] for r in m], marker='o', ms=3, label=name)
+        b.plot(ep, [r.get('bank_clean_sim_pos') for r in m], marker='o', ms=3, c=line.get_color(), label=name)
+    if chance is not None:
+        a.axhline(chance, c='grey', ls='--', lw=1, label=f'chance ln(K+1) = {chance:.2f}')
+        a.axhline(HEALTH['loss_frac'] * chance, c='k', ls=':', lw=1, label=f"target 0.8 ln(K+1) = {HEALTH['loss_frac'] * chance:.2f}")
+    b.axhline(HEALTH['sim_pos'], c='k', ls=':', lw=1, label=f"target {HEALTH['sim_pos']}")
+    b.axhline(0, c='grey', ls='--', lw=1, label='chance (random unit vectors): 0')
+    a.set(title='L_CCC (plain MoCo term, eq. 3.1)', xlabel='epoch', ylabel='InfoNCE loss (nats)')
+    b.set(title='q · k+: clean query vs. its positive key', xlabel='epoch', ylabel='mean cosine similarity')
+    for ax in (a, b): ax.grid(alpha=.3); ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))
+    fig.suptitle('Did the encoders learn? The last batch of each epoch')
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -349,5 +395,32 @@ def plot_bank_frozen_vs_plus(aca_run, aca_plus_run, path=None, names=('ACA', 'AC
     for ax in axs[:2]: ax.xaxis.get_major_locator().set_params(integer=True); ax.grid(alpha=.3)
     for ax in axs: ax.legend(fontsize=8)
     fig.suptitle(f'Remark 1: under {names[0]} the adversarial bank stays at its random init; {names[1]} writes it')
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+# %% ../nbs/11_viz.ipynb #07534643
+def random_bank_denominator(d: int, T: float) -> float:
+    "E exp(q.n/T) for a unit q and n uniform on the unit sphere in d dimensions (Gaussian approximation): exp(1/(2dT^2))."
+    return float(np.exp(1 / (2 * d * T ** 2)))
+
+def plot_remark1(runs: dict, path=None) -> plt.Figure:
+    "(1/K) sum_n exp(q.n/T) over M_adv (and M_clean) per epoch, against the random-bank prediction; and L_* per epoch."
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    pred = None
+    for name, d in runs.items():
+        m, cfg = read_metrics(d), _config(d)
+        pred = random_bank_denominator(cfg.get('feat_dim', 128), cfg.get('T', 0.2))
+        ep = [r['epoch'] for r in m]
+        line, = a.plot(ep, [r.get('bank_adv_denom') for r in m], marker='o', ms=3, label=f'{name}: over M_adv')
+        a.plot(ep, [r.get('bank_clean_denom') for r in m], ls=':', c=line.get_color(), label=f'{name}: over M_clean')
+        b.plot(ep, [r['l_star'] for r in m], marker='o', ms=3, c=line.get_color(), label=f'{name}: L_*')
+    if pred is not None:
+        a.axhline(pred, c='k', ls='--', lw=1, label=f'random bank: exp(1/(2dT²)) = {pred:.3f}')
+    chance = {_chance_level(d) for d in runs.values()} - {None}
+    for c in chance: b.axhline(c, c='grey', ls='--', lw=1, label=f'chance ln(K+1) = {c:.2f}')
+    a.set(title='Negative term per key: (1/K) Σ exp(q·n/T)', xlabel='epoch', ylabel='mean over queries', yscale='log')
+    b.set(title="The variant's loss L_* (eq. 3.1)", xlabel='epoch', ylabel='InfoNCE loss (nats)')
+    for ax in (a, b): ax.grid(alpha=.3); ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))
+    fig.suptitle('Remark 1: what a never-written M_adv leaves of the InfoNCE loss')
     fig.tight_layout()
     return save_figure(fig, path)

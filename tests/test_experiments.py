@@ -11,7 +11,7 @@ import torch
 from amoc_nb.cli import main
 from amoc_nb.evaluate import load_classifier
 
-TINY = ['--pretrain-epochs', '2', '--linear-epochs', '2', '--n-test', '60', '--autoattack-n', '0', '--tsne-n', '0',
+TINY = ['--pretrain-epochs', '2', '--linear-epochs', '2', '--n-test', '60', '--autoattack-n', '0', '--tsne-n', '0', '--no-controls',
         '--no-progress']
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}          # the same thread count in every run: bit-identical results
 
@@ -100,3 +100,25 @@ def test_compare_bad_input_exit_2(tmp_path, capsys):
     assert 'two run directories' in capsys.readouterr().err
     assert main(['compare', '--runs', str(a), str(tmp_path / 'missing')]) == 2
     assert 'finished `amoc-nb demo`' in capsys.readouterr().err
+
+
+def test_seeds_and_controls(tmp_path):
+    "--seeds 2 runs the pipeline per seed and reports mean +- sd; the control rows (random encoder, AT) are there."
+    out = tmp_path / 'seeds'
+    p = subprocess.run(['amoc-nb', 'demo', '--out', str(out), '--seeds', '2', '--variants', 'CCC', 'ACC', '--evals', 'stdev',
+                        '--pretrain-epochs', '1', '--linear-epochs', '1', '--finetune-epochs', '1', '--n-test', '40',
+                        '--autoattack-n', '0', '--tsne-n', '0', '--no-progress'],
+                       capture_output=True, text=True, env=ENV, timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads((out / 'results.json').read_text())
+    assert res['seeds'] == [0, 1]
+    per = [json.loads((out / f).read_text()) for f in res['per_seed']]
+    accs = [r['variants']['ACC']['stdev']['pgd20'] for r in per]
+    mean, sd = res['mean_sd']['variants']['ACC']['stdev']['pgd20']
+    assert abs(mean - sum(accs) / 2) < 1e-9 and abs(sd - abs(accs[0] - accs[1]) / 2 ** 0.5) < 1e-9
+    for r in per:
+        assert set(r['controls']) == {'random', 'AT'}
+        assert r['controls']['random']['stdev']['clean'] >= 0 and r['controls']['AT']['supervised']['pgd20'] >= 0
+        assert r['settings']['seed'] in (0, 1) and set(r['learning']) == {'CCC', 'ACC'}
+    report = (out / 'report.md').read_text()
+    assert '2 seeds (0, 1), mean ± sd' in report and '| random | stdev |' in report and '| AT | supervised |' in report
