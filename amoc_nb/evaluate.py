@@ -429,7 +429,11 @@ def run_evaluate(cfg: EvaluateConfig, out: str | os.PathLike, resume: bool = Fal
     prev = None
     if rpath.exists():
         if not resume: raise RunExists(f'{out} already holds results.json: add --resume to complete it, or choose another --out')
-        prev = json.loads(rpath.read_text())
+        try: prev = json.loads(rpath.read_text())
+        except ValueError: prev = None
+        if not isinstance(prev, dict) or not isinstance(prev.get('settings'), dict):
+            raise CheckpointError(f'{rpath} is damaged (not the results of `amoc-nb evaluate`): delete it and run '
+                                  f'the same command to evaluate from the start')
         diff = config_diff(config_from_dict(EvaluateConfig, prev['settings']), cfg, ignore=EVAL_RESUMABLE)
         if diff: raise ValueError(f'--resume: the settings differ from {rpath} in ' + '; '.join(diff) + '; use another --out')
     model = load_classifier(cfg.classifier).to(device)         # errors (wrong kind, missing) before anything is written

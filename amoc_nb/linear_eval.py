@@ -240,7 +240,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             opt.step()
             finite.update(loss, epoch * n_steps + i)
             loss_sum += loss.detach(); correct += (logits.detach().argmax(1) == y).sum()
-        finite.check(lambda s: diverged_message(s, epoch + 1, lr, cfg.eps, epoch))
+        finite.check(lambda s: diverged_message(s, epoch + 1, lr, cfg.eps, epoch, fix='a lower --lr'))
         row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / (n_steps * cfg.batch_size),
                    lr=lr, seconds=time.time() - t0)
         if val is not None:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_pretrain.ipynb #cd667557
 from __future__ import annotations
-import contextlib, dataclasses, json, math, os, time
+import contextlib, dataclasses, json, math, os, sys, time
 from collections import OrderedDict
 from dataclasses import dataclass, asdict, field
 from typing import ClassVar
@@ -22,14 +22,17 @@ from .banks import MemoryBank, bank_stats
 from .attacks import pair_pgd
 from .losses import (Variant, get_variant, ALL_VARIANTS, info_nce, amoc_loss, adv_bank_source, check_lambda,
                             ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS)
+from .runs import (CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, write_json,
+                          append_metrics, read_metrics, sync_metrics, end_epoch, writes_run_dir, FiniteWatch,
+                          CollapseWatch, diverged_message)
 
 # %% auto #0
 __all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'AMOC', 'StepSettings',
-           'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'CheckpointError', 'atomic_save', 'load_checkpoint',
-           'save_classifier', 'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
-           'append_metrics', 'read_metrics', 'rng_state', 'set_rng_state', 'resolve_device', 'build', 'step_settings',
-           'use_amp', 'speed_setup', 'to_device_batch', 'make_views', 'RunExists', 'prepare_run_dir', 'pretrain',
-           'save_epoch_checkpoint', 'epoch_metrics', 'load_encoder']
+           'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'atomic_save', 'load_checkpoint', 'save_classifier',
+           'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'rng_state',
+           'set_rng_state', 'resolve_device', 'build', 'step_settings', 'use_amp', 'speed_setup', 'to_device_batch',
+           'make_views', 'RunExists', 'prepare_run_dir', 'pretrain', 'epoch_state', 'save_epoch_checkpoint',
+           'epoch_metrics', 'load_encoder']
 
 # %% ../nbs/06_pretrain.ipynb #92fac8d2
 AMP_MODES = ('auto', 'bf16', 'off')   # bf16 autocast of the training step: 'auto' turns it on on CUDA
@@ -206,17 +209,10 @@ def eps_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> tuple[float,
     return cfg.eps * f, cfg.alpha * f
 
 # %% ../nbs/06_pretrain.ipynb #586f4250
-class CheckpointError(RuntimeError): pass
-
-def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True) -> Path:
-    "torch.save to a temporary file, fsync, then atomically rename over `path` (the old file becomes *.prev.pt)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'wb') as f:
-        torch.save(obj, f); f.flush(); os.fsync(f.fileno())
-    if keep_prev and path.exists(): os.replace(path, path.with_suffix('.prev.pt'))
-    os.replace(tmp, path)
-    return path
+def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True, intact: str = '') -> Path:
+    """torch.save to a temporary file, fsync, then atomically rename over `path` (the old file stays as *.prev.pt);
+    `runs.SaveFailed` with one clear line (temporary file removed) if the disk is full or read-only (lesson 40)."""
+    return save_checkpoint(obj, path, keep_prev, intact)
 
 def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_location='cpu') -> dict:
     "Load a checkpoint written by amoc_nb; clear errors for a missing, corrupt, truncated or wrong-kind file."
@@ -226,16 +222,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_locati
         prev = path.with_suffix('.prev.pt')
         hint = f' The previous checkpoint {prev} exists: rename it to {path.name} to resume from it.' if prev.exists() else ''
         raise CheckpointError(f'no checkpoint at {path}.{hint}')
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        prev = path.with_suffix('.prev.pt')
-        hint = (f' The previous good checkpoint is {prev}: move it to {path} to resume from it.' if prev.exists()
-                else ' Delete it and start the run again.')
-        raise CheckpointError(f'{path} is corrupt or truncated and cannot be read ({type(e).__name__}).{hint}') from None
-    if not isinstance(ck, dict) or 'kind' not in ck: raise CheckpointError(f'{path} is not an amoc_nb checkpoint')
-    if kind is not None and ck['kind'] != kind:
-        raise CheckpointError(f"{path} holds a {ck['kind']!r} checkpoint, but a {kind!r} checkpoint is needed here")
-    return ck
+    return load_checkpoint_file(path, kind, map_location)     # every record's CRC checked, then torch.load
 
 # %% ../nbs/06_pretrain.ipynb #e2a55331
 def save_classifier(clf: nn.Module, path: str | os.PathLike, config: dict | None = None, **meta) -> Path:
@@ -267,15 +254,8 @@ def config_diff(a, b, ignore=()) -> list[str]:
             if k not in ignore and da.get(k) != db.get(k)]
 
 def save_config(cfg, run_dir) -> None:
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir)/'config.json').write_text(json.dumps(config_to_dict(cfg), indent=2))
-
-def append_metrics(run_dir, row: dict) -> None:
-    with open(Path(run_dir)/'metrics.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
-
-def read_metrics(run_dir) -> list[dict]:
-    p = Path(run_dir)/'metrics.jsonl'
-    return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+    "`run_dir`/config.json, atomically (`append_metrics` and `read_metrics` come from lesson 40, `amoc_nb.runs`)."
+    write_json(config_to_dict(cfg), Path(run_dir)/'config.json', 'the settings')
 
 # %% ../nbs/06_pretrain.ipynb #1df45f48
 def rng_state(data_gen: torch.Generator) -> dict:
@@ -347,11 +327,13 @@ def prepare_run_dir(cfg, out, resume: bool, kind: str) -> dict | None:
                               '. Use the saved settings, or start a new run with another --out')
     return ck
 
+@writes_run_dir
 def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "AMOC pre-training (the `amoc-nb pretrain` command): writes config.json, metrics.jsonl and checkpoint.pt in `out`."
     validate(cfg)
     out, device = Path(out), resolve_device(cfg.device)
     ck = prepare_run_dir(cfg, out, resume, 'amoc-pretrain')
+    history = sync_metrics(out, ck)                                      # metrics.jsonl as the checkpoint knows it
     train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     x_train = train.x.to(device)                                         # uint8 on the device
     torch.manual_seed(cfg.seed)
@@ -367,8 +349,9 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
     n_steps = len(x_train) // cfg.batch_size
     if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     model.train()
+    collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history)
     for epoch in range(start, cfg.epochs):
-        t0, sums = time.time(), None
+        t0, sums, finite = time.time(), None, FiniteWatch(device)
         order = torch.stack(batch_indices(len(x_train), cfg.batch_size, data_gen)).to(device)   # one copy per epoch
         bar = tqdm(order, desc=f'{cfg.variant} epoch {epoch + 1}/{cfg.epochs}', disable=not progress, leave=False)
         for i, idx in enumerate(bar):
@@ -377,18 +360,25 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
             x1, x2 = make_views(aug, x_train[idx], cfg, device)
             terms = amoc_step(model, x1, x2, opt, step_settings(cfg, *eps_at(step, n_steps, cfg), amp=amp))
             sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
+            finite.update(terms['loss'], step)                          # on the device: no sync here
+        finite.check(lambda s: diverged_message(s, epoch + 1, lr_at(s, n_steps, cfg), eps_at(s, n_steps, cfg)[0], epoch))
         row = epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, time.time() - t0)
-        append_metrics(out, row)
-        save_epoch_checkpoint('amoc-pretrain', out, epoch, step, cfg, model, opt, data_gen)
+        warning = collapse.update(row)
+        end_epoch(out, epoch_state('amoc-pretrain', epoch, step, cfg, model, opt, data_gen), row, history)
+        if warning: print(warning, file=sys.stderr)
         if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, "
                                 f"L_{cfg.variant} {row['l_star']:.3f}) {row['img_per_s']:.0f} img/s")
     return out
 
+def epoch_state(kind: str, epoch: int, step: int, cfg, model: nn.Module, opt, data_gen) -> dict:
+    "Everything a contrastive pre-training run needs to resume after `epoch` (0-based), as a checkpoint dict."
+    return dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=model.encoder.spec,
+                model=model.state_dict(), optimizer=opt.state_dict(), scheduler=dict(step=step + 1),
+                rng=rng_state(data_gen))
+
 def save_epoch_checkpoint(kind: str, out, epoch: int, step: int, cfg, model: nn.Module, opt, data_gen) -> Path:
-    "Everything a contrastive pre-training run needs to resume after `epoch`, written atomically to `out`/checkpoint.pt."
-    return atomic_save(dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg),
-                            encoder_spec=model.encoder.spec, model=model.state_dict(), optimizer=opt.state_dict(),
-                            scheduler=dict(step=step + 1), rng=rng_state(data_gen)), Path(out)/'checkpoint.pt')
+    "`epoch_state`, written atomically to `out`/checkpoint.pt."
+    return atomic_save(epoch_state(kind, epoch, step, cfg, model, opt, data_gen), Path(out)/'checkpoint.pt')
 
 def epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, seconds) -> dict:
     "One metrics.jsonl row: mean loss terms, lr, eps, speed and both banks' statistics on the last batch."

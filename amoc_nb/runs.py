@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_runs.ipynb #5dd07804
 from __future__ import annotations
-import contextlib, errno, functools, inspect, io, json, math, os, signal, socket, sys, time
+import contextlib, errno, functools, inspect, io, json, math, os, signal, socket, sys, time, zipfile
 from pathlib import Path
 
 import torch
@@ -16,8 +16,8 @@ except ImportError: fcntl = None                     # Windows: the exclusive-cr
 __all__ = ['LOCK_FILE', 'TMP_SUFFIX', 'METRICS', 'COLLAPSE_EPOCHS', 'RunLocked', 'SaveFailed', 'Diverged', 'CheckpointError',
            'RunExists', 'RunLock', 'remove_temp_files', 'run_lock', 'writes_run_dir', 'failure_message', 'write_atomic',
            'write_json', 'write_text', 'write_figure', 'write_tensors', 'save_checkpoint', 'intact_note',
-           'load_checkpoint_file', 'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch', 'FiniteWatch',
-           'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary', 'open_run']
+           'verify_checkpoint', 'load_checkpoint_file', 'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch',
+           'FiniteWatch', 'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary', 'open_run']
 
 # %% ../nbs/40_runs.ipynb #2337a087
 class RunLocked(RuntimeError): "Another process writes this run directory (the command exits with code 2)."
@@ -247,14 +247,20 @@ def save_checkpoint(obj: dict, path, keep_prev: bool = True, intact: str = '') -
     try: torch.save(obj, buf)
     except RuntimeError as e: raise SaveFailed(failure_message('the checkpoint', path, e, None, intact)) from None
     data = buf.getbuffer()
+    prev = path.with_suffix('.prev.pt')
     if keep_prev and path.exists():
-        prev, link = path.with_suffix('.prev.pt'), path.with_name(path.stem + '.prev.pt' + TMP_SUFFIX)
+        link = path.with_name(path.stem + '.prev.pt' + TMP_SUFFIX)
         try:
             link.unlink(missing_ok=True); os.link(path, link); os.replace(link, prev)
+            link.unlink(missing_ok=True)                # rename does nothing when both already name one file
         except OSError:                                 # no hard links here: move it (a short window without one)
             with contextlib.suppress(OSError): link.unlink(missing_ok=True)
             os.replace(path, prev)
-    return write_atomic(data, path, 'the checkpoint', intact)
+    try: return write_atomic(data, path, 'the checkpoint', intact)
+    except SaveFailed:
+        with contextlib.suppress(OSError):              # prev would name the same file as path: one name is enough
+            if keep_prev and prev.exists() and os.path.samefile(prev, path): prev.unlink()
+        raise
 
 def intact_note(epoch: int | None, resume: bool = True) -> str:
     "The tail of a save failure's line: which checkpoint is still good and how to go on."
@@ -263,14 +269,31 @@ def intact_note(epoch: int | None, resume: bool = True) -> str:
             f"{' with --resume' if resume else ''} to continue from it.")
 
 # %% ../nbs/40_runs.ipynb #8788336a
+def verify_checkpoint(path) -> None:
+    "Raise CheckpointError if the zip records of the torch.save file at `path` fail their CRC32 check."
+    try:
+        with zipfile.ZipFile(path) as z: bad = z.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e: bad = f'its zip structure ({type(e).__name__})'
+    if bad: raise CheckpointError(f'{path} is corrupt or truncated: {bad} fails its check.{_prev_hint(Path(path))}')
+
+def _prev_hint(path: Path) -> str:
+    "What to do about a damaged checkpoint: use checkpoint.prev.pt if that one is good, else start again."
+    prev = path.with_suffix('.prev.pt')
+    good = False
+    if prev.exists() and prev != path:
+        try:
+            with zipfile.ZipFile(prev) as z: good = z.testzip() is None
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError): pass
+    return (f' The previous checkpoint {prev} is intact: move it to {path} to resume from it.' if good
+            else ' Delete it and start the run again.')
+
 def load_checkpoint_file(path: Path, kind: str | None = None, map_location='cpu') -> dict:
     "Load a checkpoint; CheckpointError with a clear message for a missing, corrupt, truncated or wrong-kind file."
+    verify_checkpoint(path)
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        prev = path.with_suffix('.prev.pt')
-        hint = (f' The previous good checkpoint is {prev}: move it to {path} to resume from it.' if prev.exists()
-                else ' Delete it and start the run again.')
-        raise CheckpointError(f'{path} is corrupt or truncated and cannot be read ({type(e).__name__}).{hint}') from None
+        raise CheckpointError(f'{path} is corrupt or truncated and cannot be read ({type(e).__name__}).'
+                              f'{_prev_hint(Path(path))}') from None
     if not isinstance(ck, dict) or 'kind' not in ck: raise CheckpointError(f'{path} is not an amoc_nb checkpoint')
     if kind is not None and ck['kind'] != kind:
         raise CheckpointError(f"{path} holds a {ck['kind']!r} checkpoint, but a {kind!r} checkpoint is needed here")
@@ -341,11 +364,13 @@ class FiniteWatch:
         s = int(self.first)
         if s >= 0: raise Diverged(describe(s))
 
-def diverged_message(step: int, epoch: int, lr: float, eps: float, last_good: int | None) -> str:
+def diverged_message(step: int, epoch: int, lr: float, eps: float, last_good: int | None,
+                     fix: str = 'a lower --lr (or a longer --warmup-epochs)') -> str:
+    "The one line of a diverged run: where (0-based `step`, 1-based `epoch`), with what lr and eps, what is kept."
     kept = (f'the last good checkpoint (epoch {last_good}) is kept and nothing after it was written'
             if last_good else 'no checkpoint was written')
     return (f'the loss became non-finite (nan/inf) at step {step + 1} (epoch {epoch}) with lr {lr:.4g} and eps '
-            f'{eps:.4g}: the run is stopped; {kept}. Try a lower --lr (or a longer --warmup-epochs) in a new --out.')
+            f'{eps:.4g}: the run is stopped; {kept}. Try {fix} in a new --out.')
 
 # %% ../nbs/40_runs.ipynb #55008917
 COLLAPSE_EPOCHS = 3
