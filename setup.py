@@ -10,7 +10,7 @@ requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 extras = {'dev': dev_requirements,
           'lab': cfg.get('lab_requirements', '').split(),           # jupyter lab nbs/
-          'docs': cfg.get('docs_requirements', '').split(),         # python tools/site.py (MathJax 3 from a wheel, no CDN)
+          'docs': cfg.get('docs_requirements', '').split(),         # python tools/website.py (MathJax 3 from a wheel, no CDN)
           'browser': cfg.get('browser_requirements', '').split(),   # tests/test_browser.py (with Debian's chromium)
           'corruptions': ['imagecorruptions-imaug']}   # the generated-corruption preview of lesson 09
 

@@ -1,0 +1,109 @@
+"""Build the course website from the notebooks and their saved outputs (nothing is executed).
+
+    pip install -e ".[docs]" && python tools/website.py     # -> docs/_build/html/index.html (git-ignored)
+
+Steps: stage a copy of every notebook in nbs/ into docs/_build/src (lessons in the order of the README table, then
+any notebook the table does not list), with the "Open in Colab" badge of tools/colab.py on each page, the setup cell,
+`#| hide` cells and nbdev's `#|` directive lines left out, and the lesson list as the site's table of contents; copy
+MathJax 3 from the django-static-mathjax wheel into the site (no CDN); run Sphinx + myst-nb with warnings as errors
+(`-W`; `--no-strict` to build anyway). The notebooks in nbs/ are never written.
+"""
+from __future__ import annotations
+import argparse, importlib.util, json, os, re, shutil, subprocess, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT/'tools'))
+import colab  # noqa: E402
+
+BUILD = ROOT/'docs'/'_build'
+TABLE_LINK = re.compile(r'^\|\s*\[([^\]]+)\]\(([\w.-]+)\.ipynb\)', re.M)   # a row of the README's lesson table
+
+
+def lesson_order(nbs: Path) -> list[str]:
+    "Notebook stems in the order of index.ipynb's lesson table, then the notebooks the table does not list (sorted)."
+    index = json.loads((nbs/'index.ipynb').read_text(encoding='utf-8'))
+    text = '\n'.join(colab._src(c) for c in index['cells'] if c['cell_type'] == 'markdown')
+    listed = [stem for _, stem in TABLE_LINK.findall(text) if (nbs/f'{stem}.ipynb').exists()]
+    rest = sorted(p.stem for p in nbs.glob('*.ipynb') if p.stem != 'index' and p.stem not in listed)
+    return list(dict.fromkeys(listed)) + rest
+
+
+def title(nb: dict) -> str:
+    "The lesson's title: the first markdown heading of the notebook (nbdev's title cell)."
+    for c in nb['cells']:
+        m = re.search(r'^#\s+(.+)$', colab._src(c), re.M) if c['cell_type'] == 'markdown' else None
+        if m: return m[1].strip()
+    return ''
+
+
+def _directives(src: str) -> list[str]: return [l[3:].strip() for l in src.splitlines() if l.startswith('#|')]
+
+
+def stage_notebook(nb: dict, name: str, cfg: dict) -> dict:
+    "What the web page shows: badge on top, no setup/hidden cells, no `#|` lines (outputs untouched)."
+    nb = colab.apply(nb, name, cfg)
+    cells = []
+    for c in nb['cells']:
+        if c['cell_type'] == 'code':
+            src = colab._src(c)
+            if colab.is_setup(c) or any(d.split(':')[0].strip() in ('hide', 'include: false') for d in _directives(src)):
+                continue
+            body = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip('\n')
+            if not body and not c.get('outputs'): continue
+            c = {**c, 'source': body}
+        cells.append(c)
+    nb['cells'] = cells
+    nb.setdefault('metadata', {}).setdefault('kernelspec', {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'})
+    nb['metadata'].setdefault('language_info', {'name': 'python'})
+    return nb
+
+
+def mathjax_dir() -> Path:
+    spec = importlib.util.find_spec('mathjax')
+    d = Path(list(spec.submodule_search_locations)[0])/'static'/'mathjax'/'es5' if spec else None
+    if not d or not (d/'tex-chtml.js').exists():
+        sys.exit('MathJax 3 not found: pip install -e ".[docs]" (it ships in the django-static-mathjax wheel)')
+    return d
+
+
+def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
+    "Write docs/_build/src (the pages) and docs/_build/static (MathJax); return {'order': [...], 'titles': {...}}."
+    cfg = colab.settings(ROOT)
+    src, static = build/'src', build/'static'
+    shutil.rmtree(src, ignore_errors=True); src.mkdir(parents=True)
+    if not (static/'mathjax'/'es5'/'tex-chtml.js').exists():
+        shutil.rmtree(static/'mathjax', ignore_errors=True)
+        shutil.copytree(mathjax_dir(), static/'mathjax'/'es5')
+    order, titles = lesson_order(nbs), {}
+    for stem in ['index'] + order:
+        nb = stage_notebook(json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')), f'{stem}.ipynb', cfg)
+        titles[stem] = title(nb)
+        if stem == 'index':
+            toc = '```{toctree}\n:hidden:\n:maxdepth: 1\n:caption: Lessons\n\n' + '\n'.join(order) + '\n```'
+            nb['cells'].append({'cell_type': 'markdown', 'id': 'site-toc', 'metadata': {}, 'source': toc})
+        (src/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
+    return {'order': order, 'titles': titles, 'static': str(static)}
+
+
+def build(strict: bool = True, quiet: bool = True) -> Path:
+    t0 = time.time()
+    info = stage()
+    html = BUILD/'html'
+    shutil.rmtree(html, ignore_errors=True); shutil.rmtree(BUILD/'doctrees', ignore_errors=True)
+    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(ROOT/'docs'), '-d', str(BUILD/'doctrees'),
+           str(BUILD/'src'), str(html)] + (['-W', '--keep-going'] if strict else []) + (['-q'] if quiet else [])
+    env = {**os.environ, 'AMOC_SITE_STAGE': json.dumps({'static': info['static']})}
+    r = subprocess.run(cmd, env=env)
+    if r.returncode: sys.exit(f'sphinx-build failed (exit {r.returncode}): {" ".join(cmd)}')
+    pages = len(list(html.glob('*.html'))) - len([p for p in ('genindex.html', 'search.html') if (html/p).exists()])
+    print(f'built {pages} pages ({len(info["order"])} lessons + home) in {time.time() - t0:.0f} s: {html/"index.html"}')
+    return html
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--no-strict', action='store_true', help='do not turn Sphinx warnings into errors')
+    p.add_argument('--verbose', action='store_true', help="show Sphinx's progress")
+    a = p.parse_args()
+    build(strict=not a.no_strict, quiet=not a.verbose)
