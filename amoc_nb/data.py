@@ -22,7 +22,7 @@ __all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'DATASETS', 'IN_TES
            'TwoViews', 'HostViews', 'MocoV2Augment', 'two_views', 'crop_flip', 'batch_indices']
 
 # %% ../nbs/00_data.ipynb #6260d540
-CIFAR10_MEAN = (0.4914, 0.4824, 0.4467)   # the authors' values (reference-spec)
+CIFAR10_MEAN = (0.4914, 0.4824, 0.4467)   # the authors' values (github.com/MTandHJ/amoc, src/config.py)
 CIFAR10_STD = (0.2471, 0.2435, 0.2617)
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 DATASETS = ('cifar10', 'digits', 'synthetic')

@@ -1,0 +1,145 @@
+"""Exercises and the two editions of the course (tools/editions.py).
+
+- Every lesson with exercises has 3-5 of them, each with a solution and check cell or an answer cell.
+- The student edition builds, and holds no line of any solution's code (nor the answers).
+- Running the student edition top to bottom as nbdev_test does (IN_TEST, one thread, skip flags), in a fresh process
+  per notebook: it runs up to its first exercise; at every exercise the check cell fails on the student's stub and on
+  a wrong answer planted here (WRONG, one per solution: a test that cannot fail is a defect), and passes on the
+  teacher's solution.
+"""
+import ast, json, os, re, subprocess, sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT/'tools'))
+import editions  # noqa: E402  (tools/editions.py)
+
+NBS = ROOT/'nbs'
+LESSONS = [p for p in sorted(NBS.glob('*.ipynb')) if editions.has_exercises(editions.read_nb(p))]
+REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed')
+
+# One plausible mistake per exercise, keyed by the solution's function name. Each must make its check cell fail.
+WRONG = {
+    # 00: std per image, then averaged - not the std over all pixels
+    'channel_stats': '''
+def channel_stats(s):
+    x = to_float(s.x)
+    return x.mean(dim=(0, 2, 3)), x.std(dim=(2, 3)).mean(0)
+''',
+    # 00: the first n images are not balanced
+    'stratified_subset': '''
+def stratified_subset(s, n_per_class):
+    return s.subset(n_per_class * s.n_classes)
+''',
+    # 01: both branches counted
+    'bn_params': '''
+def bn_params(model, branch='adv'):
+    return sum(p.numel() for m in model.modules() if isinstance(m, DualBatchNorm) for p in m.parameters())
+''',
+    # 01: parameters copied, running statistics forgotten
+    'copy_bn_branch': '''
+def copy_bn_branch(model, src='clean', dst='adv'):
+    for m in model.modules():
+        if isinstance(m, DualBatchNorm):
+            for a, b in zip(getattr(m, 'bn_' + dst).parameters(), getattr(m, 'bn_' + src).parameters()):
+                a.data.copy_(b.data)
+    return model
+''',
+}
+
+
+def _solutions(nb):
+    return [editions.src(c) for c in nb['cells'] if editions.is_solution(c)]
+
+def _fn_names(source):
+    return [n.name for n in ast.parse(source).body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+
+
+def test_required_lessons_have_exercises():
+    names = {p.stem for p in LESSONS}
+    assert set(REQUIRED) <= names, f'lessons without exercises: {sorted(set(REQUIRED) - names)}'
+
+
+@pytest.mark.parametrize('path', LESSONS, ids=lambda p: p.stem)
+def test_exercise_structure(path):
+    nb = editions.read_nb(path)
+    cells = nb['cells']
+    heads = [i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and re.search(r'^## Exercises\s*$', editions.src(c), re.M)]
+    assert len(heads) == 1, 'one "## Exercises" section'
+    n = len(re.findall(r'^### Exercise \d+', '\n'.join(editions.src(c) for c in cells if c['cell_type'] == 'markdown'), re.M))
+    assert 3 <= n <= 5, f'{n} exercises; a lesson has 3-5'
+    assert all(i > heads[0] for i, c in enumerate(cells) if editions.is_exercise(c)), 'exercise cells sit in the section'
+    sols = _solutions(nb)
+    assert sols and any(editions.is_answer(c) for c in cells), 'code exercises and answered questions'
+    for s in sols:
+        tree = ast.parse(s)
+        assert _fn_names(s), 'a solution cell defines the function the student writes'
+        assert all(isinstance(n, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for n in tree.body), \
+            'a solution cell holds only functions (and imports): everything else would vanish from the stub'
+        assert editions.hints(s), 'every solution cell carries a # hint: line for the stub'
+        assert _fn_names(s)[0] in WRONG, f'no planted wrong answer for {_fn_names(s)[0]} in tests/test_exercises.py'
+    last = [i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and '## Summary' in editions.src(c)]
+    assert last and last[-1] > heads[0], 'a summary after the exercises'
+    assert 'reference-spec' not in json.dumps(nb), 'cite the paper or the authors\' repository, not reference-spec.md'
+
+
+def leaks(teacher, student) -> list:
+    "Lines of solution code or answers of `teacher` that appear in `student` (lines the lesson also has elsewhere do not count)."
+    text = '\n'.join(editions.src(c) for c in student['cells'])
+    shared = '\n'.join(editions.src(c) for c in teacher['cells'] if not editions.is_exercise(c))
+    found = []
+    for s in _solutions(teacher):
+        for fn in (n for n in ast.parse(s).body if isinstance(n, ast.FunctionDef)):
+            body = fn.body[1:] if ast.get_docstring(fn) is not None else fn.body
+            lines = [l for stmt in body for l in ast.unparse(stmt).splitlines()]          # normalised formatting
+            lines += ast.get_source_segment(s, fn).splitlines()[1:]                      # and the original one
+            for l in (l.strip() for l in lines):
+                if len(l) > 12 and not l.startswith(('"', "'", '#')) and l in text and l not in shared: found.append(l)
+    for a in (editions.src(c) for c in teacher['cells'] if editions.is_answer(c)):
+        found += [l for l in a.splitlines()[1:] if len(l.strip()) > 30 and l in text]
+    return found
+
+
+def test_student_edition_has_no_solutions(tmp_path):
+    written = editions.build(LESSONS, tmp_path)
+    assert sorted(p.name for p in written) == sorted(p.name for p in LESSONS)
+    for path in LESSONS:
+        teacher, student = editions.read_nb(path), editions.read_nb(tmp_path/path.name)
+        text = '\n'.join(editions.src(c) for c in student['cells'])
+        assert editions.SOLUTION not in text and editions.STUB_MARK in text
+        assert leaks(teacher, student) == [], f'{path.name}: solution code or answers in the student edition'
+        assert leaks(teacher, teacher), f'{path.name}: the leak check finds nothing even in the teacher edition'
+        assert not any(o for c in student['cells'] if editions.is_exercise(c) or editions.first_line(c) == editions.STUB_MARK
+                       for o in c.get('outputs', [])), 'no outputs on exercise cells'
+        assert 'NotImplementedError' in text
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    "One fresh process per notebook runs its student edition with the planted wrong answers (tools/editions.py --run)."
+    wrong = tmp_path_factory.mktemp('wrong')/'wrong.json'
+    wrong.write_text(json.dumps(WRONG))
+    env = {**os.environ, 'IN_TEST': '1', 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
+    out = {}
+    for path in LESSONS:
+        r = subprocess.run([sys.executable, str(ROOT/'tools'/'editions.py'), '--run', str(wrong), str(path)],
+                           cwd=NBS, env=env, capture_output=True, text=True, timeout=600)
+        lines = [l for l in r.stdout.splitlines() if l.startswith('{"notebook"')]
+        assert r.returncode == 0 and lines, f'{path.name}: {r.stderr[-2000:]}'
+        out[path.name] = json.loads(lines[-1])
+    return out
+
+
+@pytest.mark.parametrize('path', LESSONS, ids=lambda p: p.stem)
+def test_student_edition_runs_and_checks_discriminate(runs, path):
+    res = runs[path.name]
+    assert res['reached_first_exercise'], f'{path.name} stopped before its first exercise: {res["error"]}'
+    assert res['error'] is None, res['error']
+    assert len(res['exercises']) == len(_solutions(editions.read_nb(path)))
+    for ex in res['exercises']:
+        assert ex['solution'] == 'passed', f"{ex['name']}: the teacher's solution fails its check: {ex['solution']}"
+        assert ex['stub'].startswith('NotImplementedError'), f"{ex['name']}: the check does not fail on the stub: {ex['stub']}"
+        assert ex['wrong'] not in ('passed', 'missing'), f"{ex['name']}: the check passes the planted wrong answer"
+        assert not ex['wrong'].startswith(('SyntaxError', 'NameError')), f"{ex['name']}: the planted answer is broken: {ex['wrong']}"
