@@ -22,6 +22,7 @@ from .finetune import finetune_config_for, run_finetune
 from .evaluate import load_classifier, evaluate_classifier, ATTACK_NAMES
 from .baselines import baseline_config_for, run_baseline, METHODS
 from . import viz
+from .runs import writes_run_dir, write_json, write_text, write_tensors, write_figure, collapse_summary
 
 # %% auto #0
 __all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'PresetConfig', 'DemoConfig', 'demo_config_for',
@@ -200,7 +201,10 @@ DEMO_RESUMABLE = ('device', 'download', 'data_root', 'tsne_n', 'baselines', 'bas
 def _check_out(cfg: DemoConfig, out: Path) -> None:
     p = out/'config.json'
     if not p.exists(): return
-    saved = config_from_dict(DemoConfig, json.loads(p.read_text()))
+    try: saved = config_from_dict(DemoConfig, json.loads(p.read_text()))
+    except (ValueError, TypeError):
+        raise ValueError(f'{p} is damaged (not the settings of a pipeline): restore it, or delete it to continue '
+                         f'{out} with the settings given now') from None
     diff = config_diff(saved, cfg, ignore=DEMO_RESUMABLE)
     if diff: raise ValueError(f'{out} holds a run with other settings: ' + '; '.join(diff) +
                               '. Run the same command to continue it, or choose another --out')
@@ -209,11 +213,12 @@ def test_tensors(cfg: DemoConfig, out: Path) -> tuple[torch.Tensor, torch.Tensor
     "The test images every number is computed on, saved once as `out`/test_set.pt {'x': float in [0,1], 'y': long}."
     p = out/'test_set.pt'
     if p.exists():
-        t = torch.load(p, weights_only=True); return t['x'], t['y']
+        try: t = torch.load(p, weights_only=True); return t['x'], t['y']
+        except Exception: pass                               # damaged: it is made again, the same from the dataset
     _, te = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=pretrain_config(cfg, 'CCC').image_size)
     x, y = to_float(te.x), te.y
     if cfg.n_test: x, y = x[:cfg.n_test], y[:cfg.n_test]
-    torch.save({'x': x, 'y': y}, p)
+    write_tensors({'x': x, 'y': y}, p, 'the test set', _INTACT)
     return x, y
 
 def stages(cfg: DemoConfig, out: Path) -> list[tuple[str, Path, callable]]:
@@ -274,7 +279,8 @@ def classifiers(cfg: DemoConfig, out: Path) -> dict:
 def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
     "Accuracy of every classifier under cfg.attacks (+ AutoAttack on a subset); cached in `out`/evaluations.json."
     cache = out/'evaluations.json'
-    done = json.loads(cache.read_text()) if cache.exists() else {}
+    try: done = json.loads(cache.read_text()) if cache.exists() else {}
+    except ValueError: done = {}                             # damaged: every classifier is attacked again
     device = resolve_device(cfg.device)
     for (row, ev), path in tqdm(classifiers(cfg, out).items(), desc='attacks', disable=not progress, leave=False):
         key = f'{row}/{ev}'
@@ -289,7 +295,7 @@ def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
             acc['autoattack_n'] = n
         done[key] = dict(acc, checkpoint=str(path.relative_to(out)), bn=model.checkpoint_info['bn'],
                          attacks={k: v['attack'] for k, v in details.items()})
-        cache.write_text(json.dumps(done, indent=2))
+        write_json(done, cache, 'the evaluations', _INTACT)
     return done
 
 def collect_results(cfg: DemoConfig, out: Path, evals: dict) -> dict:
@@ -302,6 +308,7 @@ def collect_results(cfg: DemoConfig, out: Path, evals: dict) -> dict:
         group = 'variants' if row in cfg.variants else 'controls' if row in controls else 'baselines'
         res[group].setdefault(row, {})[ev] = r
     res['learning'] = {v: viz.learning_health(out/'pretrain'/v) for v in cfg.variants}
+    res['collapse'] = {v: collapse_summary(out/'pretrain'/v) for v in cfg.variants}   # None, or why and since when
     return res
 
 # %% ../nbs/13_experiments.ipynb #b7eeb530
@@ -448,10 +455,10 @@ def learning_md(res: dict) -> list[str]:
 def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
     "learning.png, loss_curves.png, accuracy.png and tsne.png in `out`."
     runs = {v: out/'pretrain'/v for v in cfg.variants}
-    viz.plot_learning(runs, out/'learning.png')
-    viz.plot_loss_curves(runs, out/'loss_curves.png')
-    viz.plot_accuracy_bars(res, out/'accuracy.png', paper=viz.PAPER_TABLE6 if cfg.dataset != 'cifar10' or
-                           cfg.preset == 'table6' else None)
+    write_figure(viz.plot_learning(runs), out/'learning.png', intact=_INTACT)        # atomically (lesson 40)
+    write_figure(viz.plot_loss_curves(runs), out/'loss_curves.png', intact=_INTACT)
+    write_figure(viz.plot_accuracy_bars(res, paper=viz.PAPER_TABLE6 if cfg.dataset != 'cifar10' or
+                                        cfg.preset == 'table6' else None), out/'accuracy.png', intact=_INTACT)
     figs = ['learning.png', 'loss_curves.png', 'accuracy.png']
     if cfg.tsne_n and 'stdev' in cfg.evals:
         n = min(cfg.tsne_n, len(x))
@@ -460,11 +467,15 @@ def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
         from amoc_nb.attacks import pgd_attack
         torch.manual_seed(cfg.seed)
         adv = {v: pgd_attack(c, x[:n], y[:n], eps, eps / 4, 20) for v, c in clfs.items()}
-        viz.plot_tsne({v: c.encoder for v, c in clfs.items()}, x[:n], y[:n], adv, out/'tsne.png',
-                      bn={v: c.bn for v, c in clfs.items()}, attack_name=f'PGD-20 (eps {eps:.3g}, vs. the StdEv head)')
+        write_figure(viz.plot_tsne({v: c.encoder for v, c in clfs.items()}, x[:n], y[:n], adv,
+                                   bn={v: c.bn for v, c in clfs.items()},
+                                   attack_name=f'PGD-20 (eps {eps:.3g}, vs. the StdEv head)'), out/'tsne.png', intact=_INTACT)
         figs.append('tsne.png')
     return figs
 
+_INTACT = 'Every finished stage is kept: free some space and run the same command again to continue.'
+
+@writes_run_dir
 def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     "The pipeline (`amoc-nb demo` / `amoc-nb run`): stages, attacks, results.json, report.md, figures. Re-run to resume."
     validate_demo(cfg)
@@ -489,8 +500,8 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> 
     if cfg.preset == 'demo': res['targets'] = demo_targets(res)
     res['seconds'] = time.time() - t0
     res['figures'] = make_figures(cfg, out, res, x, y)
-    (out/'results.json').write_text(json.dumps(res, indent=2))
-    (out/'report.md').write_text(report_md(res, cfg))
+    write_json(res, out/'results.json', 'the results', _INTACT)
+    write_text(report_md(res, cfg), out/'report.md', 'the report', _INTACT)
     if progress: print((out/'report.md').read_text())
     return out
 
@@ -536,6 +547,7 @@ def seeds_md(agg: dict, cfg: DemoConfig, seeds: list[int], seconds: list[float])
                   f"{x['l_ccc_over_chance'][1]:.2f} |" for n, x in h.items()]
     return '\n'.join(lines) + '\n'
 
+@writes_run_dir
 def run_seeds(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     "The pipeline once per seed in `out`/seed<N>, then mean ± sd of every number in `out`/results.json and report.md."
     out = Path(out)
@@ -554,8 +566,8 @@ def run_seeds(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) ->
                targets=demo_targets(means) if cfg.preset == 'demo' else {},
                per_seed=[f'seed{s_}/results.json' for s_ in seeds], seconds=[r.get('seconds') for r in results],
                settings=config_to_dict(cfg))
-    (out/'results.json').write_text(json.dumps(res, indent=2))
-    (out/'report.md').write_text(seeds_md(agg, cfg, seeds, res['seconds']))
+    write_json(res, out/'results.json', 'the results', _INTACT)
+    write_text(seeds_md(agg, cfg, seeds, res['seconds']), out/'report.md', 'the report', _INTACT)
     if progress: print((out/'report.md').read_text())
     return out
 
