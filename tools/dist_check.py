@@ -1,0 +1,142 @@
+"""Worker for the distributed checks (tests/test_distributed.py, lesson 14): run it under torchrun, or import it.
+
+    torchrun --standalone --nproc-per-node 2 tools/dist_check.py steps --out /tmp/d     # every variant, a few steps
+    torchrun --standalone --nproc-per-node 2 tools/dist_check.py eval --out /tmp/d      # sharded evaluation counts
+    torchrun --standalone --nproc-per-node 2 tools/dist_check.py pretrain --out RUN --cfg '{"epochs": 2}' [--resume]
+    torchrun --standalone --nproc-per-node 2 tools/dist_check.py bench --out /tmp/d --steps 10   # images/s
+
+Rank 0 writes the results under --out (steps.pt, eval.json, bench.json); `pretrain` runs
+`amoc_nb.distributed.pretrain_distributed` on the synthetic set with the small settings below, overridden by --cfg.
+"""
+from __future__ import annotations
+import argparse, json, os, sys, time
+from pathlib import Path
+
+import torch
+
+from amoc_nb.pretrain import config_for
+from amoc_nb.losses import ALL_VARIANTS
+from amoc_nb.data import load_dataset, batch_indices
+from amoc_nb import distributed as D
+
+# the small synthetic settings of the checks: global batch 32 (16 per rank with 2 processes)
+SMALL = dict(width=8, image_size=16, batch_size=32, bank_size=256, attack_steps=3, epochs=1, device='cpu',
+             eps_warmup_epochs=0, warmup_epochs=1)
+
+
+def small_config(**kw):
+    return config_for('synthetic', **{**SMALL, **kw})
+
+
+def run_steps(cfg, info, steps: int = 3, groups: int | None = None, capture: bool = False) -> dict:
+    """`steps` AMOC steps of `cfg` on this rank (or the 1-process emulation with `groups` BN groups):
+    final state, per-step losses (mean over ranks) and, with `capture`, what the key network's first BN batch held."""
+    train, _ = load_dataset(cfg.dataset, size=cfg.image_size, seed=0)
+    x_train = train.x.to(info.device)
+    view, model, opt, aug = D.setup(cfg, info, groups)
+    order = torch.stack(batch_indices(len(x_train), cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
+    n_steps = len(order)
+    seen = []
+    def hook(mod, args):
+        if mod.training and not seen: seen.append(args[0].detach().clone())
+    h = model.k.register_forward_pre_hook(hook) if capture else None
+    losses, positions = [], None
+    for step in range(steps):
+        terms, _, _ = D.distributed_step(view, opt, aug, x_train, order[step], step, n_steps, cfg, info)
+        losses.append(float(D._mean_over_ranks({'loss': terms['loss']})['loss']))
+        if step == 0 and capture: positions = (view.key_positions or [torch.arange(cfg.batch_size)])[0]
+    if h is not None: h.remove()
+    out = dict(state={k: v.detach().clone() for k, v in model.state_dict().items()}, losses=losses)
+    if capture:
+        x1, x2 = D.keyed_views(aug, x_train[order[0]], cfg, info.device, cfg.seed, 0)   # the global views of step 0
+        out.update(key_input=seen[0], key_positions=positions, x2_global=x2)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument('mode', choices=('steps', 'eval', 'pretrain', 'bench'))
+    p.add_argument('--out', required=True, type=Path)
+    p.add_argument('--steps', type=int, default=3)
+    p.add_argument('--variants', nargs='+', default=list(ALL_VARIANTS))
+    p.add_argument('--cfg', default='{}')
+    p.add_argument('--resume', action='store_true')
+    p.add_argument('--arch', default='small_cnn')
+    a = p.parse_args(argv)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
+    if a.mode == 'pretrain':
+        D.pretrain_distributed(small_config(**json.loads(a.cfg)), a.out, resume=a.resume, progress=False)
+        return 0
+    info = D.init_distributed('cpu' if not torch.cuda.is_available() else 'auto')
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.mode == 'steps':
+        res = {}
+        for v in a.variants:
+            r = run_steps(small_config(variant=v, **json.loads(a.cfg)), info, a.steps, capture=True)
+            # the banks of every rank, side by side: identical if the enqueue gathered first
+            banks = {b: D.all_gather_cat(r['state'][f'banks.{b}.keys'][None]) for b in ('clean', 'adv')}
+            r['bank_max_diff'] = max(float((t - t[:1]).abs().max()) for t in banks.values())
+            r['bank_ptr'] = int(r['state']['banks.clean.ptr'])
+            r['key_positions_all'] = D.all_gather_cat(r['key_positions'][None].to(info.device)).cpu()
+            ok = torch.equal(r['key_input'], r['x2_global'][r['key_positions'].to(r['x2_global'].device)])
+            r['key_input_matches'] = bool(D.all_gather_cat(torch.tensor([ok], device=info.device)).all())
+            r['params_max_diff_ranks'] = max(float((t - t[:1]).abs().max()) for t in
+                                             [D.all_gather_cat(v_[None].float()) for v_ in r['state'].values()])
+            for k in ('key_input', 'x2_global', 'key_positions'): r.pop(k)
+            res[v] = r
+        if info.is_main: torch.save(dict(results=res, world_size=info.world_size), a.out/'steps.pt')
+    elif a.mode == 'eval':
+        res = eval_counts(info)
+        if info.is_main: (a.out/'eval.json').write_text(json.dumps(res, indent=1))
+    elif a.mode == 'bench':
+        res = bench(info, a.steps, a.arch, **json.loads(a.cfg))
+        if info.is_main: (a.out/f'bench_{info.world_size}.json').write_text(json.dumps(res, indent=1))
+    return 0
+
+
+def tiny_classifier(seed: int = 0, size: int = 16):
+    "A fixed random classifier on the synthetic images: enough for exact-count checks."
+    from amoc_nb.models import make_encoder, Classifier
+    torch.manual_seed(seed)
+    clf = Classifier(make_encoder('small_cnn', mean=(0.5,) * 3, std=(0.5,) * 3, width=8), 10, bn='adv')
+    with torch.no_grad():                      # BN statistics from a few batches, so eval mode is not degenerate
+        train, _ = load_dataset('synthetic', size=size, seed=0)
+        clf.train(); clf(train.x[:256].float() / 255)
+    for p in clf.parameters(): p.requires_grad_(False)
+    return clf.eval()
+
+
+def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48) -> dict:
+    "evaluate_distributed on `n` synthetic test images, both randomness modes, with the exact counts."
+    _, test = load_dataset('synthetic', size=16, seed=0)
+    x, y = test.x[:n], test.y[:n]
+    clf = tiny_classifier().to(info.device)
+    out = {}
+    for mode in ('sample', 'batch'):
+        det = {}
+        acc = D.evaluate_distributed(clf, x, y, attacks, eps=0.1, batch_size=batch_size, randomness=mode, details=det)
+        out[mode] = dict(acc=acc, correct={k: d['correct'] for k, d in det.items()}, world_size=info.world_size)
+    return out
+
+
+def bench(info, steps: int = 10, arch: str = 'small_cnn', **kw) -> dict:
+    "Images/s of distributed_step (global batch) after one warm-up step."
+    cfg = small_config(arch=arch, **kw)
+    train, _ = load_dataset(cfg.dataset, size=cfg.image_size, seed=0)
+    x_train = train.x.to(info.device)
+    view, model, opt, aug = D.setup(cfg, info)
+    order = torch.stack(batch_indices(len(x_train), cfg.batch_size, torch.Generator().manual_seed(0)))
+    D.distributed_step(view, opt, aug, x_train, order[0], 0, len(order), cfg, info)
+    if info.world_size > 1: torch.distributed.barrier()
+    t0 = time.time()
+    for s in range(1, steps + 1):
+        D.distributed_step(view, opt, aug, x_train, order[s % len(order)], s, len(order), cfg, info)
+    if info.world_size > 1: torch.distributed.barrier()
+    dt = time.time() - t0
+    return dict(processes=info.world_size, steps=steps, global_batch=cfg.batch_size, arch=cfg.arch,
+                image_size=cfg.image_size, attack_steps=cfg.attack_steps, seconds=dt,
+                img_per_s=steps * cfg.batch_size / dt, threads_per_process=torch.get_num_threads())
+
+
+if __name__ == '__main__':
+    sys.exit(main())
