@@ -47,6 +47,26 @@ def copy_bn_branch(model, src='clean', dst='adv'):
                 a.data.copy_(b.data)
     return model
 ''',
+    # 02: in-batch accuracy, the bank ignored
+    'instance_accuracy': '''
+def instance_accuracy(q, k, bank):
+    return ((q @ k.t()).argmax(1) == torch.arange(len(q))).float().mean().item()
+''',
+    # 02: the horizon 1/(1-m), not the time to forget
+    'steps_to_forget': '''
+def steps_to_forget(m, share=0.01):
+    return round(1 / (1 - m))
+''',
+    # 03: rounds down, forgetting the last partial batch
+    'fill_steps': '''
+def fill_steps(size, batch):
+    return size // batch
+''',
+    # 03: a slice that does not wrap around the ring
+    'newest_keys': '''
+def newest_keys(bank, n):
+    return bank.keys[max(int(bank.ptr) - n, 0):int(bank.ptr)].flip(0)
+''',
 }
 
 
