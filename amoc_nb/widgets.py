@@ -207,13 +207,16 @@ class Explorer:
         v = get_variant(variant)
         self.run_fn, self.run_kw, self.history, self._sync = run_fn, run_kw, [], False
         self.out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix='amoc_explorer_'))
-        self.adv_query = W.Checkbox(value=v.adv_query, description='δ: perturb the query input')
-        self.adv_key = W.Checkbox(value=v.adv_key, description="δ': perturb the key input")
-        self.bank = W.ToggleButtons(options=[('M_clean', 'clean'), ('M_adv', 'adv')], value=v.bank, description='negatives')
-        self.aca_plus = W.Checkbox(value=False, description='ACA+: write f_k(c(x)+δ) into M_adv')
+        full = dict(indent=False, layout=W.Layout(width='auto'))        # show the whole label in the browser
+        self.adv_query = W.Checkbox(value=v.adv_query, description='δ: perturb the query input', **full)
+        self.adv_key = W.Checkbox(value=v.adv_key, description="δ': perturb the key input", **full)
+        self.bank = W.ToggleButtons(options=[('M_clean', 'clean'), ('M_adv', 'adv')], value=v.bank, description='negatives',
+                                    style={'description_width': 'initial', 'button_width': '80px'})
+        self.aca_plus = W.Checkbox(value=False, description='ACA+: write f_k(c(x)+δ) into M_adv', **full)
         self.name = W.Dropdown(options=list(ALL_VARIANTS), value=v.name, description='variant')
         self.epochs = W.IntSlider(value=epochs, min=1, max=50, description='epochs')
-        self.button = W.Button(description='pre-train + StdEv', button_style='primary', icon='play')
+        self.button = W.Button(description='pre-train + StdEv', button_style='primary', icon='play',
+                               layout=W.Layout(width='auto'))
         self.formula, self.status = W.HTMLMath(), W.HTML()
         self.diagram_out, self.plot_out = W.Output(), W.Output()
         for w in (self.adv_query, self.adv_key, self.bank, self.aca_plus): w.observe(self.on_choice, names='value')

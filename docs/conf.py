@@ -34,7 +34,7 @@ mathjax_path = 'mathjax/es5/tex-chtml.js'  # relative to _static: served from lo
 html_static_path = [STAGE['static']] if STAGE.get('static') else []
 
 html_theme = 'sphinx_book_theme'
-html_title = f"{cfg['title']}: {cfg['description'].split(' of ')[0]}"
+html_title = f"{cfg['title']}: the AMOC course"
 html_theme_options = {
     'repository_url': cfg['git_url'],
     'repository_branch': cfg.get('install_ref') or cfg.get('branch', 'main'),
@@ -44,6 +44,7 @@ html_theme_options = {
     'show_toc_level': 2,
 }
 html_last_updated_fmt = None
+smartquotes = False                       # δ' is a prime, not a closing quote
 html_copy_source = False
 html_show_sourcelink = False
 suppress_warnings = ['image.nonlocal_uri']   # the Colab badge image lives on colab.research.google.com

@@ -2,8 +2,8 @@
 
     pip install -e ".[docs]" && python tools/website.py     # -> docs/_build/html/index.html (git-ignored)
 
-Steps: stage a copy of every notebook in nbs/ into docs/_build/src (lessons in the order of the README table, then
-any notebook the table does not list), with the "Open in Colab" badge of tools/colab.py on each page, the setup cell,
+Steps: stage a copy of every notebook in nbs/ into docs/_build/src (lessons in the order of the README table; a
+notebook the table does not list goes in by its number), with the "Open in Colab" badge of tools/colab.py on each page, the setup cell,
 `#| hide` cells and nbdev's `#|` directive lines left out, and the lesson list as the site's table of contents; copy
 MathJax 3 from the django-static-mathjax wheel into the site (no CDN); run Sphinx + myst-nb with warnings as errors
 (`-W`; `--no-strict` to build anyway). The notebooks in nbs/ are never written.
@@ -21,12 +21,14 @@ TABLE_LINK = re.compile(r'^\|\s*\[([^\]]+)\]\(([\w.-]+)\.ipynb\)', re.M)   # a r
 
 
 def lesson_order(nbs: Path) -> list[str]:
-    "Notebook stems in the order of index.ipynb's lesson table, then the notebooks the table does not list (sorted)."
+    "Notebook stems in the order of index.ipynb's lesson table; a notebook the table does not list goes in by its number."
     index = json.loads((nbs/'index.ipynb').read_text(encoding='utf-8'))
     text = '\n'.join(colab._src(c) for c in index['cells'] if c['cell_type'] == 'markdown')
     listed = [stem for _, stem in TABLE_LINK.findall(text) if (nbs/f'{stem}.ipynb').exists()]
-    rest = sorted(p.stem for p in nbs.glob('*.ipynb') if p.stem != 'index' and p.stem not in listed)
-    return list(dict.fromkeys(listed)) + rest
+    order = list(dict.fromkeys(listed))
+    for stem in sorted(p.stem for p in nbs.glob('*.ipynb') if p.stem != 'index' and p.stem not in listed):
+        order.insert(next((i for i, s in enumerate(order) if s > stem), len(order)), stem)   # by number among the rest
+    return order
 
 
 def title(nb: dict) -> str:
@@ -35,6 +37,11 @@ def title(nb: dict) -> str:
         m = re.search(r'^#\s+(.+)$', colab._src(c), re.M) if c['cell_type'] == 'markdown' else None
         if m: return m[1].strip()
     return ''
+
+
+def nav_title(stem: str, title: str) -> str:
+    "The lesson's entry in the site's navigation: its number (as in the README table) and its title."
+    return f"{stem.split('_')[0]} · {title or stem}"
 
 
 def _directives(src: str) -> list[str]: return [l[3:].strip() for l in src.splitlines() if l.startswith('#|')]
@@ -75,14 +82,14 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
     if not (static/'mathjax'/'es5'/'tex-chtml.js').exists():
         shutil.rmtree(static/'mathjax', ignore_errors=True)
         shutil.copytree(mathjax_dir(), static/'mathjax'/'es5')
-    order, titles = lesson_order(nbs), {}
-    for stem in ['index'] + order:
-        nb = stage_notebook(json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')), f'{stem}.ipynb', cfg)
-        titles[stem] = title(nb)
-        if stem == 'index':
-            toc = '```{toctree}\n:hidden:\n:maxdepth: 1\n:caption: Lessons\n\n' + '\n'.join(order) + '\n```'
-            nb['cells'].append({'cell_type': 'markdown', 'id': 'site-toc', 'metadata': {}, 'source': toc})
-        (src/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
+    order = lesson_order(nbs)
+    pages = {stem: stage_notebook(json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')), f'{stem}.ipynb', cfg)
+             for stem in ['index'] + order}
+    titles = {stem: title(nb) for stem, nb in pages.items()}
+    toc = '\n'.join(f'{nav_title(stem, titles[stem])} <{stem}>' for stem in order)
+    pages['index']['cells'].append({'cell_type': 'markdown', 'id': 'site-toc', 'metadata': {},
+                                    'source': f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Lessons\n\n{toc}\n```'})
+    for stem, nb in pages.items(): (src/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
     return {'order': order, 'titles': titles, 'static': str(static)}
 
 
