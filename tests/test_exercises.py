@@ -67,6 +67,43 @@ def fill_steps(size, batch):
 def newest_keys(bank, n):
     return bank.keys[max(int(bank.ptr) - n, 0):int(bank.ptr)].flip(0)
 ''',
+    # 04: a step down the loss, not up
+    'fgsm': '''
+def fgsm(model, x, y, eps):
+    with attack_mode(model):
+        xr = x.detach().clone().requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(model(xr), y), xr)
+        return (x - eps * g.sign()).clamp(0, 1).detach()
+''',
+    # 04: the accuracy of the clean images, the attack computed and ignored
+    'robust_accuracy_curve': '''
+def robust_accuracy_curve(model, x, y, eps_list, steps=10):
+    out = []
+    for eps in eps_list:
+        xa = pgd_attack(model, x, y, eps=eps, alpha=eps / 4, steps=steps)
+        with torch.no_grad(): out.append((model(x).argmax(1) == y).float().mean().item())
+    return out
+''',
+    # 05: the key's branch instead of the query's
+    'untrained_query_adv_bn': '''
+def untrained_query_adv_bn(variants):
+    return {name for name, v in variants.items() if v.key_bn != 'adv'}
+''',
+    # 05: query and key letters swapped
+    'parse_variant': '''
+def parse_variant(name):
+    n = name.upper()
+    if len(n) != 3 or not set(n) <= {'A', 'C'}: raise ValueError(name)
+    return Variant(n, n[1] == 'A', n[0] == 'A', 'adv' if n[2] == 'A' else 'clean')
+''',
+    # 05: the negatives always from M_clean
+    'eq34_loss': '''
+def eq34_loss(v, q_clean, q_adv, k_clean, k_adv, M_clean, M_adv, lam=0.5, T=0.2):
+    l_ccc = info_nce(q_clean, k_clean, M_clean, T)
+    q = q_adv if v.adv_query else q_clean
+    kk = k_adv if v.adv_key else k_clean
+    return amoc_loss(l_ccc, info_nce(q, kk, M_clean, T), lam)
+''',
 }
 
 
