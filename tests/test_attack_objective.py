@@ -106,3 +106,16 @@ def test_query_attack_reference(recipe):
     if recipe == 'paper': torch.manual_seed(SEED)
     ref = reference_pgd(J, x1)
     assert_same_points(seen['q'], ref)
+
+
+def test_cli_recipe_code_sets_every_switch_and_a_switch_wins(tmp_path):
+    import json
+    from amoc_nb.cli import main
+    flags = ['--dataset', 'digits', '--epochs', '1', '--width', '8', '--bank-size', '256', '--batch-size', '64',
+             '--image-size', '8', '--attack-steps', '1', '--no-progress']
+    assert main(['pretrain', *flags, '--variant', 'AAA', '--recipe', 'code', '--out', str(tmp_path / 'a')]) == 0
+    cfg = json.loads((tmp_path / 'a' / 'config.json').read_text())
+    assert (cfg['recipe'], cfg['enqueue_order'], cfg['attack_anchor'], cfg['attack_first']) == ('code', 'code', 'eval', True)
+    assert main(['pretrain', *flags, '--recipe', 'code', '--enqueue-order', 'paper', '--out', str(tmp_path / 'b')]) == 0
+    assert json.loads((tmp_path / 'b' / 'config.json').read_text())['enqueue_order'] == 'paper'
+    assert main(['pretrain', *flags, '--attack-first', '--out', str(tmp_path / 'c')]) == 2   # needs --attack-anchor eval
