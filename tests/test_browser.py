@@ -187,4 +187,11 @@ def test_site_home_and_a_lesson(browser, site):
     assert page.locator('a[href*="colab.research.google.com/github/"]').count() >= 1   # the Colab badge
     page.screenshot(path=str(SHOTS/'site_3_lesson_21_at_figure.png'))
     fig.screenshot(path=str(SHOTS/'site_4_lesson_21_figure.png'))
+    import editions                                                            # the student edition, if lessons have exercises
+    student = [s for s in order if editions.has_exercises(json.loads((ROOT/'nbs'/f'{s}.ipynb').read_text()))]
+    if student:
+        page.goto(f"{site['base']}/student/{student[0]}.html")
+        assert 'Student edition' in page.locator('article').inner_text()
+        assert page.locator('pre', has_text='NotImplementedError').count() >= 1
+        page.screenshot(path=str(SHOTS/f'site_5_student_{student[0]}.png'))
     page.close()

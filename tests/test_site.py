@@ -61,7 +61,7 @@ def test_order_titles_and_badges(site):
 
 
 def test_links_resolve_and_mathjax_is_local(site):
-    for page in SITE.glob('*.html'):
+    for page in [*SITE.glob('*.html'), *SITE.glob('student/*.html')]:
         text = page.read_text(encoding='utf-8')
         for ref in re.findall(r'(?:href|src)="([^"]+)"', text):
             u = urlsplit(htmllib.unescape(ref))
@@ -82,3 +82,17 @@ def test_pages_show_the_saved_outputs_and_nothing_else(site):
         assert shown == saved, f'{stem}: {shown} output blocks on the page, {saved} saved in the notebook'
     figs = [p for p in re.findall(r'<img[^>]+src="(_images/[^"]+)"', _page('21_analysis'))]
     assert figs and all((SITE/f).stat().st_size > 1000 for f in figs)
+
+
+def test_student_edition_pages(site):
+    "Lessons with exercises also appear as the student edition: the stubs, not the solutions."
+    editions = pytest.importorskip('editions')
+    with_ex = [s for s in website.lesson_order(ROOT/'nbs') if editions.has_exercises(_nb(s))]
+    assert sorted(p.stem for p in (SITE/'student').glob('*.html')) == sorted(with_ex)
+    nav = re.search(r'<nav class="bd-links bd-docs-nav".*?</nav>', _page('index'), re.S)[0]
+    assert re.findall(r'href="student/([\w.-]+)\.html"', nav) == with_ex
+    for stem in with_ex:
+        page = (SITE/'student'/f'{stem}.html').read_text(encoding='utf-8')
+        assert 'Student edition' in page and 'NotImplementedError' in page, stem
+        assert page.count('NotImplementedError') > _page(stem).count('NotImplementedError'), stem
+        assert f'href="{colab.colab_url(stem + ".ipynb")}"' in page

@@ -4,7 +4,8 @@
 
 Steps: stage a copy of every notebook in nbs/ into docs/_build/src (lessons in the order of the README table; a
 notebook the table does not list goes in by its number), with the "Open in Colab" badge of tools/colab.py on each page, the setup cell,
-`#| hide` cells and nbdev's `#|` directive lines left out, and the lesson list as the site's table of contents; copy
+`#| hide` cells and nbdev's `#|` directive lines left out, and the lesson list as the site's table of contents; the
+student edition (tools/editions.py: exercises without their solutions) of every lesson that has exercises; copy
 MathJax 3 from the django-static-mathjax wheel into the site (no CDN); run Sphinx + myst-nb with warnings as errors
 (`-W`; `--no-strict` to build anyway). The notebooks in nbs/ are never written.
 """
@@ -83,14 +84,37 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
         shutil.rmtree(static/'mathjax', ignore_errors=True)
         shutil.copytree(mathjax_dir(), static/'mathjax'/'es5')
     order = lesson_order(nbs)
-    pages = {stem: stage_notebook(json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')), f'{stem}.ipynb', cfg)
-             for stem in ['index'] + order}
+    raw = {stem: json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')) for stem in ['index'] + order}
+    pages = {stem: stage_notebook(nb, f'{stem}.ipynb', cfg) for stem, nb in raw.items()}
     titles = {stem: title(nb) for stem, nb in pages.items()}
-    toc = '\n'.join(f'{nav_title(stem, titles[stem])} <{stem}>' for stem in order)
-    pages['index']['cells'].append({'cell_type': 'markdown', 'id': 'site-toc', 'metadata': {},
-                                    'source': f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Lessons\n\n{toc}\n```'})
+    students = student_pages(raw, order, cfg)                 # the student edition, where lessons have exercises
+    toc = [('Lessons', [f'{nav_title(stem, titles[stem])} <{stem}>' for stem in order])]
+    if students: toc.append(('Student edition (exercises without solutions)',
+                             [f'{nav_title(stem, titles[stem])} <student/{stem}>' for stem in students]))
+    for i, (caption, entries) in enumerate(toc):
+        pages['index']['cells'].append({'cell_type': 'markdown', 'id': f'site-toc-{i}', 'metadata': {}, 'source':
+                                        f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {caption}\n\n' +
+                                        '\n'.join(entries) + '\n```'})
     for stem, nb in pages.items(): (src/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
-    return {'order': order, 'titles': titles, 'static': str(static)}
+    for stem, nb in students.items():
+        (src/'student').mkdir(exist_ok=True); (src/'student'/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
+    return {'order': order, 'titles': titles, 'students': list(students), 'static': str(static)}
+
+
+LOCAL_NB_LINK = re.compile(r'\]\((?!https?:|#|/|\.\./)([\w.-]+\.ipynb(?:#[^)]*)?)\)')
+
+def student_pages(raw: dict, order: list[str], cfg: dict) -> dict:
+    "{stem: staged student notebook} for the lessons with exercises (tools/editions.py); links go to the full lessons."
+    try: import editions
+    except ImportError: return {}
+    out = {}
+    for stem in order:
+        if not editions.has_exercises(raw[stem]): continue
+        nb = stage_notebook(editions.student_nb(raw[stem]), f'{stem}.ipynb', cfg)
+        for c in nb['cells']:
+            if c['cell_type'] == 'markdown': c['source'] = LOCAL_NB_LINK.sub(r'](../\1)', colab._src(c))
+        out[stem] = nb
+    return out
 
 
 def build(strict: bool = True, quiet: bool = True) -> Path:
@@ -103,8 +127,10 @@ def build(strict: bool = True, quiet: bool = True) -> Path:
     env = {**os.environ, 'AMOC_SITE_STAGE': json.dumps({'static': info['static']})}
     r = subprocess.run(cmd, env=env)
     if r.returncode: sys.exit(f'sphinx-build failed (exit {r.returncode}): {" ".join(cmd)}')
-    pages = len(list(html.glob('*.html'))) - len([p for p in ('genindex.html', 'search.html') if (html/p).exists()])
-    print(f'built {pages} pages ({len(info["order"])} lessons + home) in {time.time() - t0:.0f} s: {html/"index.html"}')
+    pages = len(list(html.glob('*.html'))) + len(list(html.glob('student/*.html')))
+    pages -= len([p for p in ('genindex.html', 'search.html') if (html/p).exists()])
+    print(f'built {pages} pages (home, {len(info["order"])} lessons, {len(info["students"])} in the student edition) '
+          f'in {time.time() - t0:.0f} s: {html/"index.html"}')
     return html
 
 
