@@ -368,6 +368,7 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
         if warning: print(warning, file=sys.stderr)
         if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, "
                                 f"L_{cfg.variant} {row['l_star']:.3f}) {row['img_per_s']:.0f} img/s")
+    if (warning := collapse.finish()): print(warning, file=sys.stderr)
     return out
 
 def epoch_state(kind: str, epoch: int, step: int, cfg, model: nn.Module, opt, data_gen) -> dict:

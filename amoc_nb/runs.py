@@ -384,35 +384,53 @@ def collapse_reason(row: dict, bank_size: int, sim: float = 0.9) -> str | None:
         return 'dead'
     return None
 
+def _pinned(row: dict, bank_size: int) -> bool:
+    "The loss sits at ln(K+1) (within 1%): the InfoNCE of features that tell nothing apart."
+    return abs(row.get('loss', 0) - math.log(bank_size + 1)) < 0.01 * math.log(bank_size + 1)
+
 class CollapseWatch:
-    "Flags collapsed/dead epochs after `warmup_epochs` in metrics rows; a warning after COLLAPSE_EPOCHS in a row."
+    """Flags collapsed/dead epochs in metrics rows - after `warmup_epochs`, or during the warm-up if the loss is pinned
+    at ln(K+1) too - and warns after COLLAPSE_EPOCHS such epochs in a row, or (`finish`) at a run's end in that state."""
     def __init__(self, warmup_epochs: float, bank_size: int, history: list = ()):
         self.warmup, self.K = warmup_epochs, bank_size
         self.streak = history[-1].get('collapse_streak', 0) if history else 0
+        self.last = history[-1] if history else None
 
     def update(self, row: dict) -> str | None:
-        reason = collapse_reason(row, self.K) if row['epoch'] > self.warmup else None
+        reason = collapse_reason(row, self.K)
+        if row['epoch'] <= self.warmup and not _pinned(row, self.K): reason = None   # healthy runs start near 0.9
         self.streak = self.streak + 1 if reason else 0
         row.update(collapse=reason, collapse_streak=self.streak)
-        if self.streak != COLLAPSE_EPOCHS: return None
-        first = row['epoch'] - COLLAPSE_EPOCHS + 1
+        self.last = row
+        return self._warning(row, f"epochs {row['epoch'] - COLLAPSE_EPOCHS + 1}-{row['epoch']}") \
+            if self.streak == COLLAPSE_EPOCHS else None
+
+    def finish(self) -> str | None:
+        "A warning if the run ends collapsed or dead and no warning was given yet."
+        if self.last and self.last.get('collapse') and 0 < self.last['collapse_streak'] < COLLAPSE_EPOCHS:
+            return self._warning(self.last, f"the run ends with its last {self.last['collapse_streak']} epoch(s)")
+        return None
+
+    def _warning(self, row: dict, when: str) -> str:
         what = (f"the representation has collapsed: mean positive and negative similarity in M_clean are "
                 f"{row['bank_clean_sim_pos']:.2f} and {row['bank_clean_sim_neg']:.2f} (every image maps to about the "
-                f"same feature)" if reason == 'collapsed' else
+                f"same feature)" if row['collapse'] == 'collapsed' else
                 f"the network is dead: its features no longer vary across images (positive {row['bank_clean_sim_pos']:.2f}"
                 f" vs negative {row['bank_clean_sim_neg']:.2f} similarity) and the loss is pinned at "
                 f"ln(K+1) = {math.log(self.K + 1):.2f}")
-        return (f"WARNING: epochs {first}-{row['epoch']}, after the warm-up: {what}. Likely causes: a learning rate "
-                f"too high (--lr), or a key-encoder momentum too low (--m). The run goes on; its metrics rows carry "
-                f"collapse_streak >= {COLLAPSE_EPOCHS}.")
+        return (f"WARNING: {when} flagged: {what}. Likely causes: a learning rate too high (--lr), or a key-encoder "
+                f"momentum too low (--m). The metrics rows carry collapse and collapse_streak.")
 
 def collapse_summary(run_dir) -> str | None:
-    "A one-line flag for reports: why and since when the run in `run_dir` collapsed, or None if it did not."
-    rows = [r for r in read_metrics(run_dir) if r.get('collapse_streak', 0) >= COLLAPSE_EPOCHS]
-    if not rows: return None
-    kinds = sorted({r['collapse'] for r in rows})
-    return (f"{'/'.join(kinds)} representation from epoch {rows[0]['epoch'] - COLLAPSE_EPOCHS + 1} "
-            f"({len(rows) + COLLAPSE_EPOCHS - 1} epochs flagged)")
+    """A one-line flag for reports: why and since when the run in `run_dir` collapsed (3 flagged epochs in a row, or
+    its last epoch flagged), or None if it did not."""
+    rows = read_metrics(run_dir)
+    hit = [r for r in rows if r.get('collapse_streak', 0) >= COLLAPSE_EPOCHS]
+    if not hit and rows and rows[-1].get('collapse'): hit = [rows[-1]]
+    if not hit: return None
+    first = hit[0]['epoch'] - hit[0]['collapse_streak'] + 1
+    kinds = sorted({r['collapse'] for r in rows if r.get('collapse') and r['epoch'] >= first})
+    return f"{'/'.join(kinds)} representation from epoch {first} ({sum(1 for r in rows if r['epoch'] >= first and r.get('collapse'))} epochs flagged)"
 
 # %% ../nbs/40_runs.ipynb #00f90649
 def open_run(out, resume: bool, kind: str, cfg=None, check=None) -> tuple[dict | None, list]:

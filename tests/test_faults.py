@@ -54,7 +54,7 @@ STAGES = {
                           '--linear-epochs', '2', '--n-test', '60', '--autoattack-n', '0', '--tsne-n', '0',
                           '--no-progress'], (), False, True),
 }
-CORE = ['baseline-acl']        # the stages of the default subset's checkpoint faults
+CORE = ['pretrain']            # the stage of the default subset's checkpoint faults (the slow matrix: every stage)
 COUNTS = dict(faults=0, stages=set(), equal=0, refused=0)
 
 
@@ -493,3 +493,80 @@ def test_slow_damaged_midway_run(refs, tmp_path, stage, name, how):
 @pytest.mark.parametrize('stage,name', [(s, f) for s, fs in FINISHED_FILES.items() for f in fs])
 def test_slow_damaged_finished_run(refs, tmp_path, stage, name, how):
     damaged_then_rerun(stage, refs, tmp_path, name, how, finished=True)
+
+
+# ================================================================================================ the issue's reproductions
+PAPER_DIGITS = ['pretrain', '--dataset', 'digits', '--variant', 'ACC', '--no-progress']      # the digits defaults
+
+
+@pytest.mark.slow
+def test_repro1_same_command_twice_3s_apart(tmp_path):
+    "`amoc-nb pretrain --dataset digits --variant ACC --epochs 3 --out R` started twice, 3 s apart."
+    out = tmp_path/'R'
+    a = spawn(PAPER_DIGITS + ['--epochs', '3', '--out', out])
+    time.sleep(3)
+    b = spawn(PAPER_DIGITS + ['--epochs', '3', '--out', out])
+    assert b.wait(timeout=900) == 2, b.stderr_text()
+    assert f'pid {a.pid}' in b.stderr_text() and socket.gethostname() in b.stderr_text(), b.stderr_text()
+    assert a.wait(timeout=900) == 0, a.stderr_text()
+    assert [r['epoch'] for r in runs.read_metrics(out)] == [1, 2, 3]
+    assert torch.load(out/'checkpoint.pt', weights_only=True)['epoch'] == 3
+    COUNTS['faults'] += 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('mb', [5, 3])
+def test_repro2_small_filesystem(tmp_path, mb):
+    """The 3-epoch run on a 5 MB filesystem (which now fits: a checkpoint and its predecessor share nothing but
+    need 2 copies at most), and on 3 MB (which holds one checkpoint of 2 MB, not two): one line, exit 1, no temporary file, metrics at the
+    checkpoint's epoch; after freeing space --resume ends with each epoch once."""
+    d = tmp_path/'disk'
+    with small_disk(d, int(mb * 2 ** 20)) as mounted:
+        if not mounted: pytest.skip('cannot mount a tmpfs here')
+        out = d/'R'
+        code, err = cli(PAPER_DIGITS + ['--epochs', '3', '--out', out])
+        if code == 0:
+            assert mb == 5, err
+        else:
+            COUNTS['faults'] += 1
+            line = error_line(err)
+            assert code == 1 and 'No space left on device' in line and 'it needs' in line and 'is intact' in line, err
+            assert not list(out.glob(f'*{runs.TMP_SUFFIX}'))
+            ck = torch.load(out/'checkpoint.pt', weights_only=True)['epoch']
+            assert [r['epoch'] for r in runs.read_metrics(out)] == list(range(1, ck + 1))
+            grow(d, mounted)
+            code, err = cli(PAPER_DIGITS + ['--epochs', '3', '--out', out, '--resume'])
+            assert code == 0, err
+        assert [r['epoch'] for r in runs.read_metrics(out)] == [1, 2, 3]     # epoch 3 once
+        assert torch.load(out/'checkpoint.pt', weights_only=True)['epoch'] == 3
+
+
+@pytest.mark.slow
+def test_repro3_dead_network_is_flagged(tmp_path):
+    "`--epochs 8 --warmup-epochs 1 --lr 10000`: a dead network (loss pinned at ln 513) warns and is flagged."
+    out = tmp_path/'R'
+    code, err = cli(PAPER_DIGITS + ['--epochs', '8', '--warmup-epochs', '1', '--lr', '10000', '--out', out])
+    if code == 1:                                       # or the loss overflowed: stopped, nothing past the checkpoint
+        assert 'non-finite' in error_line(err), err
+        ck = torch.load(out/'checkpoint.pt', weights_only=True)['epoch']
+        assert [r['epoch'] for r in runs.read_metrics(out)] == list(range(1, ck + 1))
+        return
+    assert code == 0, err
+    assert 'WARNING' in err and '--lr' in err and '--m' in err, err
+    rows = runs.read_metrics(out)
+    assert rows[0]['collapse'] is None                                        # the warm-up epoch
+    assert max(r['collapse_streak'] for r in rows) >= 3
+    assert runs.collapse_summary(out) is not None
+
+
+@pytest.mark.slow
+def test_repro3_collapse_in_a_short_run_is_flagged(tmp_path):
+    "`--epochs 3 --lr 10000`: similarities 0.98+ and the loss at ln(K+1) inside the warm-up: warned at the end."
+    out = tmp_path/'R'
+    code, err = cli(PAPER_DIGITS + ['--epochs', '3', '--lr', '10000', '--out', out])
+    if code == 1:
+        assert 'non-finite' in error_line(err), err
+        return
+    assert code == 0 and 'WARNING' in err and 'collapsed' in err and '--lr' in err, err
+    assert runs.read_metrics(out)[-1]['collapse'] == 'collapsed'
+    assert runs.collapse_summary(out).startswith('collapsed representation')
