@@ -104,6 +104,23 @@ def eq34_loss(v, q_clean, q_adv, k_clean, k_adv, M_clean, M_adv, lam=0.5, T=0.2)
     kk = k_adv if v.adv_key else k_clean
     return amoc_loss(l_ccc, info_nce(q, kk, M_clean, T), lam)
 ''',
+    # 12: the key's attack backwards forgotten
+    'predicted_passes': '''
+def predicted_passes(variant='ACC', attack_steps=5):
+    v, s = get_variant(variant), attack_steps
+    out = {('forward', 'q', 'clean'): 1, ('forward', 'k', 'clean'): 1, ('backward', 'q'): 1}
+    if v.adv_query:
+        out[('forward', 'q', 'adv')] = s + 1
+        out[('backward', 'q')] += s + 1
+    if v.adv_key:
+        out[('forward', 'k', 'adv')] = s + 1
+    return out
+''',
+    # 12: GFLOP divided by TFLOP/s without the units
+    'run_minutes': '''
+def run_minutes(gflop_per_image, epochs, n_images, peak_tflops, utilisation=1.0):
+    return gflop_per_image * n_images * epochs / (peak_tflops * utilisation) / 60
+''',
 }
 
 

@@ -142,7 +142,10 @@ def run_exercises(path, wrong: dict | None = None) -> dict:
     import time
     wrong = wrong or {}
     cells = read_nb(path)['cells']
-    ns = {'__name__': '__main__'}
+    import types
+    mod = types.ModuleType('__lesson__')          # a registered module: dataclasses resolve string annotations in it
+    sys.modules[mod.__name__] = mod
+    ns = mod.__dict__
     res = dict(notebook=Path(path).name, reached_first_exercise=False, cells_before_first_exercise=0, error=None,
                exercises=[], seconds=0.0)
     t0, i = time.time(), 0
