@@ -47,4 +47,3 @@ html_last_updated_fmt = None
 smartquotes = False                       # δ' is a prime, not a closing quote
 html_copy_source = False
 html_show_sourcelink = False
-suppress_warnings = ['image.nonlocal_uri']   # the Colab badge image lives on colab.research.google.com

@@ -38,7 +38,8 @@ def test_staging_drops_setup_and_hidden_cells_and_keeps_outputs():
           'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
     out = website.stage_notebook(nb, 'x.ipynb', colab.settings())
     srcs = [colab._src(c) for c in out['cells']]
-    assert srcs[0] == '# T\n> d' and colab.BADGE_SVG in srcs[1] and srcs[2] == 'def f(): pass'
+    assert srcs[0] == '# T\n> d' and colab.colab_url('x.ipynb') in srcs[1] and srcs[2] == 'def f(): pass'
+    assert '(colab-badge.svg)' in srcs[1]                                  # the badge image comes from the site
     assert len(srcs) == 3 and out['cells'][2]['outputs'][0]['text'] == 'kept\n'
     assert not any(colab.SETUP_MARK in s or 'secret' in s for s in srcs)
 
@@ -80,7 +81,7 @@ def test_pages_show_the_saved_outputs_and_nothing_else(site):
         saved = sum(bool(c.get('outputs')) for c in nb['cells'] if c['cell_type'] == 'code')
         shown = _page(stem).count('<div class="cell_output docutils container">')
         assert shown == saved, f'{stem}: {shown} output blocks on the page, {saved} saved in the notebook'
-    figs = [p for p in re.findall(r'<img[^>]+src="(_images/[^"]+)"', _page('21_analysis'))]
+    figs = [p for p in re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', _page('21_analysis'))]
     assert figs and all((SITE/f).stat().st_size > 1000 for f in figs)
 
 

@@ -10,7 +10,7 @@ MathJax 3 from the django-static-mathjax wheel into the site (no CDN); run Sphin
 (`-W`; `--no-strict` to build anyway). The notebooks in nbs/ are never written.
 """
 from __future__ import annotations
-import argparse, importlib.util, json, os, re, shutil, subprocess, sys, time
+import argparse, copy, importlib.util, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT/'tools'))
 import colab  # noqa: E402
 
 BUILD = ROOT/'docs'/'_build'
+BADGE_FILE = 'colab-badge.svg'        # docs/colab-badge.svg: the badge image, served by the site itself
 TABLE_LINK = re.compile(r'^\|\s*\[([^\]]+)\]\(([\w.-]+)\.ipynb\)', re.M)   # a row of the README's lesson table
 
 
@@ -48,11 +49,12 @@ def nav_title(stem: str, title: str) -> str:
 def _directives(src: str) -> list[str]: return [l[3:].strip() for l in src.splitlines() if l.startswith('#|')]
 
 
-def stage_notebook(nb: dict, name: str, cfg: dict) -> dict:
-    "What the web page shows: badge on top, no setup/hidden cells, no `#|` lines (outputs untouched)."
-    nb = colab.apply(nb, name, cfg)
+def stage_notebook(nb: dict, name: str, cfg: dict, up: str = '') -> dict:
+    "What the web page shows: badge on top (image from the site), no setup/hidden cells, no `#|` lines (outputs untouched)."
+    nb = colab.apply(copy.deepcopy(nb), name, cfg)
     cells = []
     for c in nb['cells']:
+        if colab.is_badge(c): c = {**c, 'source': colab._src(c).replace(colab.BADGE_SVG, up + BADGE_FILE)}
         if c['cell_type'] == 'code':
             src = colab._src(c)
             if colab.is_setup(c) or any(d.split(':')[0].strip() in ('hide', 'include: false') for d in _directives(src)):
@@ -96,6 +98,7 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
                                         f'```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: {caption}\n\n' +
                                         '\n'.join(entries) + '\n```'})
     for stem, nb in pages.items(): (src/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
+    shutil.copy(ROOT/'docs'/BADGE_FILE, src/BADGE_FILE)
     for stem, nb in students.items():
         (src/'student').mkdir(exist_ok=True); (src/'student'/f'{stem}.ipynb').write_text(colab.dumps(nb), encoding='utf-8')
     return {'order': order, 'titles': titles, 'students': list(students), 'static': str(static)}
@@ -110,7 +113,7 @@ def student_pages(raw: dict, order: list[str], cfg: dict) -> dict:
     out = {}
     for stem in order:
         if not editions.has_exercises(raw[stem]): continue
-        nb = stage_notebook(editions.student_nb(raw[stem]), f'{stem}.ipynb', cfg)
+        nb = stage_notebook(editions.student_nb(raw[stem]), f'{stem}.ipynb', cfg, up='../')
         for c in nb['cells']:
             if c['cell_type'] == 'markdown': c['source'] = LOCAL_NB_LINK.sub(r'](../\1)', colab._src(c))
         out[stem] = nb
