@@ -21,10 +21,10 @@ from .data import load_dataset, batch_indices, to_float
 from .models import DualBatchNorm, bn_mode
 from .losses import get_variant
 from .pretrain import (PretrainConfig, AMOC, amoc_step, build, validate, step_settings, use_amp, speed_setup,
-                       make_views, lr_at, eps_at, epoch_metrics, config_to_dict, config_from_dict, config_diff,
-                       RESUMABLE_CHANGES)
+                       make_views, lr_at, eps_at, epoch_metrics, epoch_state, config_to_dict, config_from_dict,
+                       config_diff, RESUMABLE_CHANGES)
 from . import runs as _runs
-from .runs import run_lock, open_run, end_epoch, write_json, FiniteWatch, diverged_message
+from .runs import run_lock, open_run, end_epoch, write_json, FiniteWatch, CollapseWatch, diverged_message
 
 # %% auto #0
 __all__ = ['KIND', 'DistInfo', 'env_world', 'world_size', 'init_distributed', 'sample_seed', 'keyed_noise', 'keyed_random_starts',
@@ -332,10 +332,10 @@ def pretrain_distributed(cfg: PretrainConfig, out: str | os.PathLike, resume: bo
                          progress: bool = True) -> Path:
     "AMOC pre-training over the processes torchrun started (`--batch-size` is the global batch); rank 0 writes `out`."
     validate(cfg)
-    info = init_distributed(cfg.device)
-    n = info.world_size
+    n = env_world()[1]
     if cfg.batch_size % n:
         raise ValueError(f'--batch-size {cfg.batch_size} is the global batch and must divide by the {n} processes')
+    info = init_distributed(cfg.device)
     out = Path(out)
     with contextlib.ExitStack() as stack:
         err, ck, history = None, None, []
@@ -371,6 +371,7 @@ def _pretrain(cfg, out, info, ck, history, progress):
     if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     if info.is_main and progress and resumed: tqdm.write(f'resumed at epoch {start} ({resumed})')
     watch = FiniteWatch(info.device)
+    collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history)
     for epoch in range(start, cfg.epochs):
         t0, sums = time.time(), None
         order = torch.stack(batch_indices(len(x_train), cfg.batch_size, data_gen)).to(info.device)
@@ -389,19 +390,21 @@ def _pretrain(cfg, out, info, ck, history, progress):
                                                   epoch or None))
         row = epoch_metrics(view, x1, x2, sums, n_steps, epoch, step, cfg, time.time() - t0)
         row.update(world_size=n, batch_per_rank=cfg.batch_size // n)
+        warning = collapse.update(row)
         rngs = gather_objects(_rank_rng(info), info)
         err = None
-        if info.is_main:
-            ck = dict(kind=KIND, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=model.encoder.spec,
-                      model=model.state_dict(), optimizer=opt.state_dict(), scheduler=dict(step=step + 1),
-                      rng={'torch': torch.get_rng_state(), 'data': data_gen.get_state()},
-                      distributed=dict(world_size=n, batch_per_rank=cfg.batch_size // n, rng_ranks=rngs))
+        if info.is_main:                                             # lesson 06's checkpoint, plus every rank's RNG
+            ck = {**epoch_state(KIND, epoch, step, cfg, model, opt, data_gen),
+                  'distributed': dict(world_size=n, batch_per_rank=cfg.batch_size // n, rng_ranks=rngs)}
             try: end_epoch(out, ck, row, history)
             except Exception as e: err = e
         _raise_agreed(err, info)
+        if warning and info.is_main: print(warning, file=sys.stderr)
         if progress and info.is_main:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, "
                        f"L_{cfg.variant} {row['l_star']:.3f}) {row['img_per_s']:.0f} img/s on {n} processes")
+    finish = getattr(collapse, 'finish', None)
+    if finish is not None and (warning := finish()) and info.is_main: print(warning, file=sys.stderr)
 
 def _mean_over_ranks(sums: dict) -> dict:
     n = world_size()

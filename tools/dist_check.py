@@ -2,6 +2,7 @@
 
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py steps --out /tmp/d     # every variant, a few steps
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py eval --out /tmp/d      # sharded evaluation counts
+    torchrun --standalone --nproc-per-node 2 tools/dist_check.py all --out /tmp/d       # steps and eval in one start
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py pretrain --out RUN --cfg '{"epochs": 2}' [--resume]
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py bench --out /tmp/d --steps 10   # images/s
 
@@ -55,7 +56,7 @@ def run_steps(cfg, info, steps: int = 3, groups: int | None = None, capture: boo
 
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument('mode', choices=('steps', 'eval', 'pretrain', 'bench'))
+    p.add_argument('mode', choices=('steps', 'eval', 'all', 'pretrain', 'bench'))
     p.add_argument('--out', required=True, type=Path)
     p.add_argument('--steps', type=int, default=3)
     p.add_argument('--variants', nargs='+', default=list(ALL_VARIANTS))
@@ -69,7 +70,7 @@ def main(argv=None):
         return 0
     info = D.init_distributed('cpu' if not torch.cuda.is_available() else 'auto')
     a.out.mkdir(parents=True, exist_ok=True)
-    if a.mode == 'steps':
+    if a.mode in ('steps', 'all'):
         res = {}
         for v in a.variants:
             r = run_steps(small_config(variant=v, **json.loads(a.cfg)), info, a.steps, capture=True)
@@ -85,25 +86,33 @@ def main(argv=None):
             for k in ('key_input', 'x2_global', 'key_positions'): r.pop(k)
             res[v] = r
         if info.is_main: torch.save(dict(results=res, world_size=info.world_size), a.out/'steps.pt')
-    elif a.mode == 'eval':
+    if a.mode in ('eval', 'all'):
         res = eval_counts(info)
         if info.is_main: (a.out/'eval.json').write_text(json.dumps(res, indent=1))
-    elif a.mode == 'bench':
+    if a.mode == 'bench':
         res = bench(info, a.steps, a.arch, **json.loads(a.cfg))
         if info.is_main: (a.out/f'bench_{info.world_size}.json').write_text(json.dumps(res, indent=1))
     return 0
 
 
-def tiny_classifier(seed: int = 0, size: int = 16):
+def tiny_classifier(seed: int = 0, size: int = 16, steps: int = 18):
     "A fixed random classifier on the synthetic images: enough for exact-count checks."
     from amoc_nb.models import make_encoder, Classifier
     torch.manual_seed(seed)
     clf = Classifier(make_encoder('small_cnn', mean=(0.5,) * 3, std=(0.5,) * 3, width=8), 10, bn='adv')
-    with torch.no_grad():                      # BN statistics from a few batches, so eval mode is not degenerate
-        train, _ = load_dataset('synthetic', size=size, seed=0)
-        clf.train(); clf(train.x[:256].float() / 255)
+    train, _ = load_dataset('synthetic', size=size, seed=0)
+    x, y = train.x.float() / 255, train.y
+    opt = torch.optim.SGD(clf.parameters(), lr=0.05, momentum=0.9)
+    clf.train()
+    for i in range(steps):                     # a short supervised run: accuracy well between chance and 100%
+        j = torch.arange(i * 64, (i + 1) * 64) % len(x)
+        loss = torch.nn.functional.cross_entropy(clf(x[j]), y[j])
+        opt.zero_grad(); loss.backward(); opt.step()
     for p in clf.parameters(): p.requires_grad_(False)
     return clf.eval()
+
+
+EVAL_EPS = 0.04
 
 
 def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48) -> dict:
@@ -111,10 +120,11 @@ def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int 
     _, test = load_dataset('synthetic', size=16, seed=0)
     x, y = test.x[:n], test.y[:n]
     clf = tiny_classifier().to(info.device)
+    D.broadcast_module(clf)                    # the same weights on every rank
     out = {}
     for mode in ('sample', 'batch'):
         det = {}
-        acc = D.evaluate_distributed(clf, x, y, attacks, eps=0.1, batch_size=batch_size, randomness=mode, details=det)
+        acc = D.evaluate_distributed(clf, x, y, attacks, eps=EVAL_EPS, batch_size=batch_size, randomness=mode, details=det)
         out[mode] = dict(acc=acc, correct={k: d['correct'] for k, d in det.items()}, world_size=info.world_size)
     return out
 
