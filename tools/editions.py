@@ -25,8 +25,8 @@ NBS = ROOT/'nbs'
 OUT = ROOT/'_student'
 SOLUTION, CHECK, ANSWER = '# exercise: solution', '# exercise: check', '<!-- exercise: answer -->'
 STUB_MARK = '# exercise: your solution'
-ANSWER_STUB = (f"{ANSWER}\n*Answer: write down your prediction, run the cells, and compare with the teacher's edition "
-               f"(the notebook of the same name in `nbs/`).*")
+ANSWER_STUB = (f"{ANSWER}\n*The answer is in the teacher's edition (the notebook of the same name in `nbs/`). "
+               f"Write yours down first - and for a predict question, run the cells before you look.*")
 BANNER = ("> **Student edition.** Each exercise's solution cell is a stub that raises `NotImplementedError`: "
           "fill it in, then run the check cell below it. Built by `python tools/editions.py` from the teacher's "
           "edition in `nbs/`.")
@@ -192,7 +192,7 @@ def main(argv=None):
         return
     written = build(a.notebooks or None, Path(a.out))
     for w in written: print(w.relative_to(ROOT) if w.resolve().is_relative_to(ROOT) else w)
-    print(f'{len(written)} student notebooks in {a.out}')
+    print(f'{len(written)} student notebooks in {a.out if a.out != str(OUT) else OUT.name + "/"}')
 
 
 if __name__ == '__main__': main()
