@@ -54,8 +54,11 @@ def test_tool_is_idempotent_on_any_notebook_and_follows_git_url(tmp_path):
         assert once == twice, f'{name}: a second run changed the notebook'
         new = json.loads(once)
         assert len(new['cells']) == n_cells + 2 and new['cells'][0]['source'][0].startswith('# ')
-        assert colab.problems(new, name, cfg) == [] and colab.problems(nb, name, cfg) == ([] if name in OWNED else
-                                                                                          [f'{name}: no badge cell'])
+        had = any(map(colab.is_badge, nb['cells'])) and any(map(colab.is_setup, nb['cells']))
+        assert colab.problems(new, name, cfg) == []
+        assert colab.problems(nb, name, cfg) == ([] if had else [f'{name}: no badge cell'])
+        stale = json.loads(once); stale['cells'][1]['source'] = ['[![Open In Colab](' + colab.BADGE_SVG + ')](old)']
+        assert 'stale' in colab.problems(stale, name, cfg)[0]
     # the render command on a copy: a new git_url / install_ref changes every badge, the setup cell and the README
     (tmp_path/'nbs').mkdir(); (tmp_path/'tools').mkdir(); (tmp_path/'.ci').mkdir()
     for name in ('index.ipynb', '05_losses.ipynb', '20_train_gpu.ipynb'): shutil.copy(NBS/name, tmp_path/'nbs'/name)
