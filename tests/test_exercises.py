@@ -176,6 +176,19 @@ def leaks(teacher, student) -> list:
     return found
 
 
+def test_student_edition_clears_exercise_outputs():
+    "A rendered teacher notebook has outputs in its exercises; the student edition drops them, and only them."
+    nb = editions.read_nb(LESSONS[0])
+    out = {'output_type': 'stream', 'name': 'stdout', 'text': ['an answer\n']}
+    for c in nb['cells']:
+        if c['cell_type'] == 'code': c['outputs'] = [out]
+    st = editions.student_nb(nb)
+    start = next(i for i, c in enumerate(st['cells']) if editions.is_exercises_heading(c))
+    code = lambda cells: [c for c in cells if c['cell_type'] == 'code']
+    assert code(st['cells'][:start]) and all(c['outputs'] == [out] for c in code(st['cells'][:start]))
+    assert code(st['cells'][start:]) and all(c['outputs'] == [] for c in code(st['cells'][start:]))
+
+
 def test_student_edition_has_no_solutions(tmp_path):
     written = editions.build(LESSONS, tmp_path)
     assert sorted(p.name for p in written) == sorted(p.name for p in LESSONS)
@@ -185,8 +198,8 @@ def test_student_edition_has_no_solutions(tmp_path):
         assert editions.SOLUTION not in text and editions.STUB_MARK in text
         assert leaks(teacher, student) == [], f'{path.name}: solution code or answers in the student edition'
         assert leaks(teacher, teacher), f'{path.name}: the leak check finds nothing even in the teacher edition'
-        assert not any(o for c in student['cells'] if editions.is_exercise(c) or editions.first_line(c) == editions.STUB_MARK
-                       for o in c.get('outputs', [])), 'no outputs on exercise cells'
+        start = next(i for i, c in enumerate(student['cells']) if editions.is_exercises_heading(c))
+        assert not any(c.get('outputs') for c in student['cells'][start:]), 'no outputs in the exercises (they are answers)'
         assert 'NotImplementedError' in text
 
 

@@ -13,7 +13,8 @@ Exercise cells are marked by their first line (a plain comment, so nbdev, nbdev_
 - `<!-- exercise: answer -->` - a markdown cell with the answer to a predict-before-you-run or open question. The
   student edition replaces it with a pointer to the teacher's edition.
 
-Outputs of solution, check and answer cells are cleared in the student edition (an output can give a solution away).
+Outputs of every code cell from the `## Exercises` heading on are cleared in the student edition (the output of a
+predict-before-you-run cell is its answer).
 The student folder is git-ignored (`_student/`).
 """
 from __future__ import annotations
@@ -40,6 +41,8 @@ def first_line(cell) -> str: return src(cell).lstrip().split('\n', 1)[0].strip()
 def is_solution(cell) -> bool: return cell['cell_type'] == 'code' and first_line(cell) == SOLUTION
 def is_check(cell) -> bool: return cell['cell_type'] == 'code' and first_line(cell) == CHECK
 def is_answer(cell) -> bool: return cell['cell_type'] == 'markdown' and first_line(cell) == ANSWER
+def is_exercises_heading(cell) -> bool:
+    return cell['cell_type'] == 'markdown' and any(l.strip() == '## Exercises' for l in src(cell).splitlines())
 def is_exercise(cell) -> bool: return is_solution(cell) or is_check(cell) or is_answer(cell)
 
 def read_nb(path) -> dict: return json.loads(Path(path).read_text(encoding='utf-8'))
@@ -92,7 +95,12 @@ def student_cell(cell) -> dict:
 def student_nb(nb: dict) -> dict:
     "The student edition of one notebook (the teacher's edition is unchanged)."
     out = copy.deepcopy(nb)
-    cells = [student_cell(c) for c in out['cells']]
+    cells, in_exercises = [], False
+    for c in out['cells']:
+        in_exercises = in_exercises or is_exercises_heading(c)
+        c = student_cell(c)
+        if in_exercises and c['cell_type'] == 'code': c['outputs'], c['execution_count'] = [], None   # no answers shown
+        cells.append(c)
     banner = {'cell_type': 'markdown', 'id': 'student-edition', 'metadata': {}, 'source': BANNER}
     title = next((i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and src(c).lstrip().startswith('# ')), -1)
     cells.insert(title + 1, banner)
