@@ -107,24 +107,25 @@ def mount(mountpoint, force_remount=False, **kw):
 '''
 
 
-def _kernel_env(tmp_path):
-    standin, target, mount, work = (tmp_path/n for n in ('standin', 'target', 'drive', 'work'))
-    for d in (standin/'google'/'colab', target, work): d.mkdir(parents=True)
+def _kernel_env(tmp_path, session: int):
+    "A fresh Colab machine (its own install target and working folder) with the same Google Drive every session."
+    standin, target, mount, work = (tmp_path/'standin', tmp_path/f'target{session}', tmp_path/'drive', tmp_path/f'work{session}')
+    for d in (standin/'google'/'colab', target, work): d.mkdir(parents=True, exist_ok=True)
     (standin/'google'/'colab'/'__init__.py').write_text('"Stand-in for Colab\'s google.colab package."\n')
     (standin/'google'/'colab'/'drive.py').write_text(textwrap.dedent(STANDIN_DRIVE))
     env = {k: v for k, v in os.environ.items() if k not in ('IN_TEST', 'AMOC_RUNS_DIR', 'PYTHONPATH')}
     env.update(PYTHONPATH=os.pathsep.join([str(standin), str(target)]), PIP_TARGET=str(target), PIP_NO_DEPS='1',
                PIP_NO_BUILD_ISOLATION='1', PIP_DISABLE_PIP_VERSION_CHECK='1', AMOC_NB_SOURCE=str(ROOT),
-               AMOC_DRIVE_MOUNT=str(mount), STANDIN_LOG=str(tmp_path/'mounts.json'), OMP_NUM_THREADS='1',
+               AMOC_DRIVE_MOUNT=str(mount), STANDIN_LOG=str(tmp_path/f'mounts{session}.json'), OMP_NUM_THREADS='1',
                MPLBACKEND='Agg')
     return env, target, mount, work
 
 
-def test_notebook_20_in_a_standin_colab(tmp_path):
-    pytest.importorskip('nbclient'); pytest.importorskip('ipykernel')
+def _run_in_standin_colab(tmp_path, session: int):
+    "Run the setup cell and notebook 20 up to its small run in a new kernel, as Colab's run-all does; return what it saw."
     import nbformat
     from nbclient import NotebookClient
-    env, target, mount, work = _kernel_env(tmp_path)
+    env, target, mount, work = _kernel_env(tmp_path, session)
     nb = nbformat.reads((NBS/'20_train_gpu.ipynb').read_text(), as_version=4)
     cells = nb.cells
     assert colab.is_setup(cells[2])
@@ -135,9 +136,8 @@ def test_notebook_20_in_a_standin_colab(tmp_path):
         print('REPORT' + json.dumps(dict(pkg=amoc_nb.__file__, run_root=str(RUN_ROOT), use_drive=USE_DRIVE,
                                          in_colab=IN_COLAB, has_gpu=HAS_GPU)))'''))
     nb.cells = [colab_start] + cells[:last + 1] + [report]
-    old_cwd = os.getcwd()
+    old_cwd, saved = os.getcwd(), dict(os.environ)
     os.chdir(work)                                     # the kernel starts in the client's working directory
-    saved = dict(os.environ)
     try:
         os.environ.clear(); os.environ.update(env)     # nbclient's kernel inherits this environment
         NotebookClient(nb, timeout=600, kernel_name='python3', resources={'metadata': {'path': str(work)}}).execute()
@@ -145,15 +145,22 @@ def test_notebook_20_in_a_standin_colab(tmp_path):
         os.environ.clear(); os.environ.update(saved); os.chdir(old_cwd)
     out = '\n'.join(o.get('text', '') for c in nb.cells if c.cell_type == 'code' for o in c.outputs)
     rep = json.loads(out.split('REPORT')[-1].splitlines()[0])
-    # the setup cell really installed the package into the target folder, and the lesson imported it from there
-    assert Path(rep['pkg']).resolve().is_relative_to(target.resolve()), rep['pkg']
-    assert (target/'amoc_nb'/'widgets.py').exists() and any(target.glob('amoc_nb-*.dist-info'))
-    # in Colab, Drive is mounted by default and the runs are written there (and nowhere else)
-    assert rep['in_colab'] and rep['use_drive']
-    assert json.loads((tmp_path/'mounts.json').read_text()) == [str(mount)]
-    runs = mount/'MyDrive'/'amoc_runs'
-    assert Path(rep['run_root']) == runs
-    assert (runs/'small-ACC'/'checkpoint.pt').exists() and (runs/'small-ACC-whole'/'checkpoint.pt').exists()
-    assert [json.loads(l)['epoch'] for l in (runs/'small-ACC'/'metrics.jsonl').read_text().splitlines()] == [1, 2]
-    assert not (work/'runs').exists()
-    if not rep['has_gpu']: assert 'the preset run is skipped' in out     # the GPU cell is guarded by HAS_GPU
+    return rep, out, target, mount, work
+
+
+def test_notebook_20_in_a_standin_colab(tmp_path):
+    pytest.importorskip('nbclient'); pytest.importorskip('ipykernel')
+    for session in (1, 2):                             # 2: "run all" again on a new machine after a disconnect
+        rep, out, target, mount, work = _run_in_standin_colab(tmp_path, session)
+        # the setup cell really installed the package into this machine's target folder; the lesson imported it there
+        assert Path(rep['pkg']).resolve().is_relative_to(target.resolve()), rep['pkg']
+        assert (target/'amoc_nb'/'widgets.py').exists() and any(target.glob('amoc_nb-*.dist-info'))
+        # in Colab, Drive is mounted by default and the runs are written there (and nowhere else)
+        assert rep['in_colab'] and rep['use_drive']
+        assert json.loads((tmp_path/f'mounts{session}.json').read_text()) == [str(mount)]
+        runs = mount/'MyDrive'/'amoc_runs'
+        assert Path(rep['run_root']) == runs
+        assert (runs/'small-ACC'/'checkpoint.pt').exists() and (runs/'small-ACC-whole'/'checkpoint.pt').exists()
+        assert [json.loads(l)['epoch'] for l in (runs/'small-ACC'/'metrics.jsonl').read_text().splitlines()] == [1, 2]
+        assert not (work/'runs').exists()
+        if not rep['has_gpu']: assert 'the preset run is skipped' in out     # the GPU cell is guarded by HAS_GPU
