@@ -261,19 +261,20 @@ class GroupedAMOC(DistributedAMOC):
         if not self.k.net.training or self.groups == 1:
             with bn_mode(self.k, bn): return F.normalize(self.k(x), dim=1)
         perm = shuffle_permutation(len(x), self.seed, self.step, self.calls); self.calls += 1
+        self.key_positions.append(perm)                             # chunk r of it: "rank" r's key BN batch
         with bn_mode(self.k, bn): out = self.k(x[perm.to(x.device)])
         return F.normalize(out[torch.argsort(perm).to(x.device)], dim=1)
 
 # %% ../nbs/14_distributed.ipynb #55e69712
 def setup(cfg: PretrainConfig, info: DistInfo, groups: int | None = None):
     """(view of the model for `amoc_step`, the AMOC model, optimiser, augmentation) for `cfg` on this rank.
-    The initial weights and banks are rank 0's. `groups` > 1: the 1-process emulation `GroupedAMOC` instead."""
+    The initial weights and banks are rank 0's. `groups`: the 1-process emulation `GroupedAMOC` with that many BN groups."""
     torch.manual_seed(cfg.seed)
     model, opt, aug = build(cfg, info.device)
     broadcast_module(model)
     speed_setup(model, cfg, info.device)
     model.train()
-    view = (GroupedAMOC(model, groups, cfg.seed, cfg.variant) if groups and groups > 1 else
+    view = (GroupedAMOC(model, groups, cfg.seed, cfg.variant) if groups is not None else
             DistributedAMOC(model, info, cfg.seed, cfg.variant))
     return view, model, opt, aug
 

@@ -94,6 +94,16 @@ def test_evaluation_sharding_exact_counts(two_procs):
     assert {k: round(v * 200) for k, v in ref.items()} == two['batch']['correct']   # = the single-process function
 
 
+@pytest.mark.slow
+def test_evaluation_sharding_autoattack(tmp_path):
+    "AutoAttack (APGD-CE), run per chunk with seed + start: 2 processes give the 1-process count (about 1 minute)."
+    rc = D.launch(2, ['eval', '--autoattack', '--out', tmp_path], module='dist_check', env=ENV)
+    assert rc == 0
+    two = json.loads((tmp_path/'eval_aa.json').read_text())
+    one = C.eval_counts(D.DistInfo(), ('apgd-ce',), n=96, modes=('sample',))
+    assert two['sample']['correct'] == one['sample']['correct'] and two['sample']['world_size'] == 2
+
+
 def _rank_pid(tag: str, rank: int) -> int | None:
     for p in Path('/proc').iterdir():
         if not p.name.isdigit(): continue

@@ -63,6 +63,7 @@ def main(argv=None):
     p.add_argument('--cfg', default='{}')
     p.add_argument('--resume', action='store_true')
     p.add_argument('--arch', default='small_cnn')
+    p.add_argument('--autoattack', action='store_true', help='eval: AutoAttack (APGD-CE) on 96 images instead')
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     if a.mode == 'pretrain':
@@ -87,8 +88,8 @@ def main(argv=None):
             res[v] = r
         if info.is_main: torch.save(dict(results=res, world_size=info.world_size), a.out/'steps.pt')
     if a.mode in ('eval', 'all'):
-        res = eval_counts(info)
-        if info.is_main: (a.out/'eval.json').write_text(json.dumps(res, indent=1))
+        res = eval_counts(info, ('apgd-ce',), n=96, modes=('sample',)) if a.autoattack else eval_counts(info)
+        if info.is_main: (a.out/('eval_aa.json' if a.autoattack else 'eval.json')).write_text(json.dumps(res, indent=1))
     if a.mode == 'bench':
         res = bench(info, a.steps, a.arch, **json.loads(a.cfg))
         if info.is_main: (a.out/f'bench_{info.world_size}.json').write_text(json.dumps(res, indent=1))
@@ -115,14 +116,14 @@ def tiny_classifier(seed: int = 0, size: int = 16, steps: int = 18):
 EVAL_EPS = 0.04
 
 
-def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48) -> dict:
+def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48, modes=('sample', 'batch')) -> dict:
     "evaluate_distributed on `n` synthetic test images, both randomness modes, with the exact counts."
     _, test = load_dataset('synthetic', size=16, seed=0)
     x, y = test.x[:n], test.y[:n]
     clf = tiny_classifier().to(info.device)
     D.broadcast_module(clf)                    # the same weights on every rank
     out = {}
-    for mode in ('sample', 'batch'):
+    for mode in modes:
         det = {}
         acc = D.evaluate_distributed(clf, x, y, attacks, eps=EVAL_EPS, batch_size=batch_size, randomness=mode, details=det)
         out[mode] = dict(acc=acc, correct={k: d['correct'] for k, d in det.items()}, world_size=info.world_size)
