@@ -22,7 +22,7 @@ from .pretrain import (CheckpointError, load_checkpoint, load_encoder, save_clas
                               save_config, append_metrics, read_metrics, prepare_run_dir, rng_state, set_rng_state,
                               resolve_device)
 from .runs import (writes_run_dir, sync_metrics, end_epoch, write_json, intact_note, FiniteWatch,
-                          diverged_message)
+                          diverged_message, SaveFailed)
 
 # %% auto #0
 __all__ = ['LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'LossFn',
@@ -265,7 +265,8 @@ def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: b
     out = Path(out)
     clf = clf.float().eval()
     x, y = (test.x[:cfg.n_test], test.y[:cfg.n_test]) if cfg.n_test else (test.x, test.y)
-    save_classifier(clf, out/'classifier.pt', config=config_to_dict(cfg), dataset=cfg.dataset, **meta)
+    try: save_classifier(clf, out/'classifier.pt', config=config_to_dict(cfg), dataset=cfg.dataset, **meta)
+    except SaveFailed as e: raise SaveFailed(f"{e} {intact_note(info['epochs'])}") from None
     t0 = time.time()
     torch.manual_seed(cfg.seed)                                   # the attack's random start is reproducible
     clean = accuracy(clf, x, y, cfg.eval_batch_size, progress, 'test clean')

@@ -387,9 +387,10 @@ def test_slow_kill_at_seeded_times(refs, tmp_path, stage, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('stage', [s for s in STAGES if STAGES[s][3]])
-@pytest.mark.parametrize('file,n', [('checkpoint.pt', 1), ('checkpoint.pt', 2), ('classifier.pt', 1),
-                                    ('results.json', 1)])
+@pytest.mark.parametrize('stage,file,n', [(s, f, n) for s in STAGES for f, n in
+                                          [('checkpoint.pt', 1), ('checkpoint.pt', 2), ('classifier.pt', 1),
+                                           ('results.json', 1), ('results.json', 2)]
+                                          if STAGES[s][3] or f == 'results.json'])
 def test_slow_kill_during_a_write(refs, tmp_path, stage, file, n):
     out = tmp_path/'R'
     p = spawn(argv_of(stage, out, refs), fault=f'kill:{file}:{n}')
