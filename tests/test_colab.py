@@ -164,3 +164,32 @@ def test_notebook_20_in_a_standin_colab(tmp_path):
         assert [json.loads(l)['epoch'] for l in (runs/'small-ACC'/'metrics.jsonl').read_text().splitlines()] == [1, 2]
         assert not (work/'runs').exists()
         if not rep['has_gpu']: assert 'the preset run is skipped' in out     # the GPU cell is guarded by HAS_GPU
+
+
+def test_lessons_import_only_runtime_requirements():
+    "A runtime install (`pip install -e .`, or the Colab setup cell) is enough for every lesson: no dev-only imports."
+    import importlib.metadata as md, re as _re
+    from packaging.requirements import Requirement
+    cfg = ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini'); cfg = cfg['DEFAULT']
+    todo, runtime = [Requirement(r).name for r in cfg['requirements'].split()], set()
+    while todo:                                        # the runtime requirements and everything they pull in
+        name = todo.pop().lower().replace('_', '-')
+        if name in runtime: continue
+        runtime.add(name)
+        try: reqs = md.requires(name) or []
+        except md.PackageNotFoundError: continue
+        todo += [Requirement(r).name for r in reqs if 'extra ==' not in r]
+    provided = {mod for mod, dists in md.packages_distributions().items()
+                if any(d.lower().replace('_', '-') in runtime for d in dists)}
+    optional = {'google': 'Colab itself', 'imagecorruptions': 'the corruptions extra, imported inside a function'}
+    bad = []
+    for p in sorted(NBS.glob('*.ipynb')):
+        for c in _nb(p.name)['cells']:
+            if c['cell_type'] != 'code': continue
+            for line in colab._src(c).splitlines():
+                m = _re.match(r'(?:from\s+(\w+)[\w.]*\s+import|import\s+(\w+))', line)   # top-level imports only
+                mod = m and (m[1] or m[2])
+                if mod and mod not in sys.stdlib_module_names and mod != 'amoc_nb' and mod not in provided \
+                        and mod not in optional:
+                    bad.append(f'{p.name}: {line.strip()}')
+    assert not bad, 'lessons import packages that are not runtime requirements (settings.ini requirements):\n' + '\n'.join(bad)
