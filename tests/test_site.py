@@ -97,3 +97,27 @@ def test_student_edition_pages(site):
         assert 'Student edition' in page and 'NotImplementedError' in page, stem
         assert page.count('NotImplementedError') > _page(stem).count('NotImplementedError'), stem
         assert f'href="{colab.colab_url(stem + ".ipynb")}"' in page
+
+
+def test_lessons_link_each_other():
+    stems = ['05_losses', '06_pretrain', '21_analysis']
+    md = 'lesson 05, `lesson 05`, [lesson 05](x.ipynb), $lesson 05$, Lesson 21, lesson 99, lesson 06'
+    assert website.link_lessons(md, stems, this='06_pretrain') == (
+        '[lesson 05](05_losses.ipynb), `lesson 05`, [lesson 05](x.ipynb), $lesson 05$, '
+        '[Lesson 21](21_analysis.ipynb), lesson 99, lesson 06')
+
+
+def test_lesson_mentions_are_links_on_the_site(site):
+    order = website.lesson_order(ROOT/'nbs')
+    by_num = {s.split('_')[0]: s for s in order}
+    checked = 0
+    for stem in order:
+        prose = '\n'.join(colab._src(c) for c in _nb(stem)['cells'] if c['cell_type'] == 'markdown')
+        prose = website.PROTECTED.sub('', prose)
+        for num in set(website.LESSON_REF.findall(prose)):
+            target = by_num.get(num[1])
+            if target and target != stem:
+                body = re.search(r'<article class="bd-article">.*?</article>', _page(stem), re.S)[0]   # not the nav
+                assert f'href="{target}.html"' in body, f'{stem}: "lesson {num[1]}" is not a link'
+                checked += 1
+    assert checked >= 5

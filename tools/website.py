@@ -49,12 +49,24 @@ def nav_title(stem: str, title: str) -> str:
 def _directives(src: str) -> list[str]: return [l[3:].strip() for l in src.splitlines() if l.startswith('#|')]
 
 
-def stage_notebook(nb: dict, name: str, cfg: dict, up: str = '') -> dict:
-    "What the web page shows: badge on top (image from the site), no setup/hidden cells, no `#|` lines (outputs untouched)."
+LESSON_REF = re.compile(r'\b([Ll]essons?) (\d\d)\b')
+PROTECTED = re.compile(r'(```.*?```|`[^`\n]*`|\[[^\]\n]*\]\([^)\n]*\)|\$\$.*?\$\$|\$[^$\n]*\$|<[^>\n]*>)', re.S)
+
+def link_lessons(md: str, stems, this: str = '') -> str:
+    "Turn 'lesson 05' in prose into a link to that lesson's page (not inside code, math, links or HTML)."
+    by_num = {s.split('_')[0]: s for s in stems if s != this}
+    def sub(m): return f'[{m[0]}]({by_num[m[2]]}.ipynb)' if m[2] in by_num else m[0]
+    return ''.join(part if i % 2 else LESSON_REF.sub(sub, part) for i, part in enumerate(PROTECTED.split(md)))
+
+
+def stage_notebook(nb: dict, name: str, cfg: dict, up: str = '', stems=()) -> dict:
+    """What the web page shows: badge on top (image from the site), no setup/hidden cells, no `#|` lines (outputs
+    untouched); with `stems`, 'lesson NN' in the prose links to that lesson."""
     nb = colab.apply(copy.deepcopy(nb), name, cfg)
     cells = []
     for c in nb['cells']:
         if colab.is_badge(c): c = {**c, 'source': colab._src(c).replace(colab.BADGE_SVG, up + BADGE_FILE)}
+        elif c['cell_type'] == 'markdown' and stems: c = {**c, 'source': link_lessons(colab._src(c), stems, Path(name).stem)}
         if c['cell_type'] == 'code':
             src = colab._src(c)
             if colab.is_setup(c) or any(d.split(':')[0].strip() in ('hide', 'include: false') for d in _directives(src)):
@@ -87,7 +99,7 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
         shutil.copytree(mathjax_dir(), static/'mathjax'/'es5')
     order = lesson_order(nbs)
     raw = {stem: json.loads((nbs/f'{stem}.ipynb').read_text(encoding='utf-8')) for stem in ['index'] + order}
-    pages = {stem: stage_notebook(nb, f'{stem}.ipynb', cfg) for stem, nb in raw.items()}
+    pages = {stem: stage_notebook(nb, f'{stem}.ipynb', cfg, stems=order) for stem, nb in raw.items()}
     titles = {stem: title(nb) for stem, nb in pages.items()}
     students = student_pages(raw, order, cfg)                 # the student edition, where lessons have exercises
     toc = [('Lessons', [f'{nav_title(stem, titles[stem])} <{stem}>' for stem in order])]
@@ -113,7 +125,7 @@ def student_pages(raw: dict, order: list[str], cfg: dict) -> dict:
     out = {}
     for stem in order:
         if not editions.has_exercises(raw[stem]): continue
-        nb = stage_notebook(editions.student_nb(raw[stem]), f'{stem}.ipynb', cfg, up='../')
+        nb = stage_notebook(editions.student_nb(raw[stem]), f'{stem}.ipynb', cfg, up='../', stems=order)
         for c in nb['cells']:
             if c['cell_type'] == 'markdown': c['source'] = LOCAL_NB_LINK.sub(r'](../\1)', colab._src(c))
         out[stem] = nb
