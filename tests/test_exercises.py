@@ -104,6 +104,16 @@ def eq34_loss(v, q_clean, q_adv, k_clean, k_adv, M_clean, M_adv, lam=0.5, T=0.2)
     kk = k_adv if v.adv_key else k_clean
     return amoc_loss(l_ccc, info_nce(q, kk, M_clean, T), lam)
 ''',
+    # 14 (another author's lesson): every process enqueues the same keys, as if gathered - no gap at all
+    'local_enqueue_gap': '''
+def local_enqueue_gap(world=2, b=8, size=64):
+    torch.manual_seed(0)
+    keys = [F.normalize(torch.randn(b, 16), dim=1) for _ in range(world)]
+    banks = [MemoryBank(size, 16) for _ in range(world)]
+    for bank in banks: bank.keys.copy_(banks[0].keys)
+    for bank in banks: bank.enqueue(torch.cat(keys)[:b])
+    return int((banks[0].keys != banks[1].keys).any(1).sum())
+''',
     # 12: the key's attack backwards forgotten
     'predicted_passes': '''
 def predicted_passes(variant='ACC', attack_steps=5):
@@ -154,6 +164,20 @@ def test_exercise_structure(path):
             'a solution cell holds only functions (and imports): everything else would vanish from the stub'
         assert editions.hints(s), 'every solution cell carries a # hint: line for the stub'
         assert _fn_names(s)[0] in WRONG, f'no planted wrong answer for {_fn_names(s)[0]} in tests/test_exercises.py'
+    # each exercise, by the kind in its heading: predict and open questions have an answer, code ones a solution
+    starts = [i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and re.search(r'^### Exercise \d+', editions.src(c), re.M)]
+    kinds = []
+    for a, b in zip(starts, starts[1:] + [len(cells)]):
+        kind = re.search(r'^### Exercise \d+ \(([^)]*)\)', editions.src(cells[a]), re.M)
+        assert kind, f'cell {a}: an exercise heading says its kind, e.g. "### Exercise 2 (code): ..."'
+        kind, seg = kind.group(1), cells[a:b]
+        kinds.append(kind)
+        if 'predict' in kind or 'open' in kind: assert any(editions.is_answer(c) for c in seg), f'cell {a}: no answer cell'
+        if 'code' in kind: assert any(editions.is_solution(c) for c in seg), f'cell {a}: no solution cell'
+    assert any('predict' in k for k in kinds) and any('code' in k for k in kinds) and any('open' in k for k in kinds), kinds
+    if path.name[:2].isdigit() and int(path.name[:2]) <= 13:       # the lessons on the paper: an open question tied to it
+        assert any('open' in k and 'arxiv.org/abs/2012.13154' in editions.src(cells[a]) for k, a in zip(kinds, starts)), \
+            'one open question links the paper (arXiv 2012.13154, with its section, table or equation)'
     last = [i for i, c in enumerate(cells) if c['cell_type'] == 'markdown' and '## Summary' in editions.src(c)]
     assert last and last[-1] > heads[0], 'a summary after the exercises'
     assert 'reference-spec' not in json.dumps(nb), 'cite the paper or the authors\' repository, not reference-spec.md'
