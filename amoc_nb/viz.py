@@ -25,9 +25,10 @@ from .pretrain import load_checkpoint, read_metrics
 # %% auto #0
 __all__ = ['TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS', 'BANK_COLORS',
            'SIM_SERIES', 'save_figure', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
-           'plot_learning', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars', 'features',
-           'feature_pgd', 'tsne_embed', 'plot_tsne', 'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity',
-           'plot_bank_distributions', 'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
+           'plot_learning', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars', 'accuracy_frame',
+           'plot_accuracy_heatmap', 'plot_seed_bars', 'features', 'feature_pgd', 'tsne_embed', 'plot_tsne',
+           'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity', 'plot_bank_distributions',
+           'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
 
 # %% ../nbs/11_viz.ipynb #0ce000bb
 def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int = 110) -> plt.Figure:
@@ -39,14 +40,15 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int
     return fig
 
 def figure_problems(fig: plt.Figure) -> list[str]:
-    "What a student would miss: axes without a title or axis labels (diagrams with the axis off need only a title), no legend."
+    "What a student would miss: axes without a title or axis labels (diagrams with the axis off need only a title), no legend or colour bar."
     probs = []
     for i, ax in enumerate(fig.axes):
         if not ax.get_visible() or ax.get_label() == '<colorbar>': continue
         if not ax.get_title(): probs.append(f'axes {i} has no title')
         if ax.axison and not ax.get_xlabel(): probs.append(f'axes {i} has no x label')
         if ax.axison and not ax.get_ylabel(): probs.append(f'axes {i} has no y label')
-    if not fig.legends and not any(ax.get_legend() for ax in fig.axes): probs.append('no legend')
+    has_key = fig.legends or any(ax.get_legend() for ax in fig.axes) or any(ax.get_label() == '<colorbar>' for ax in fig.axes)
+    if not has_key: probs.append('no legend')                        # (a colour bar is the key of a heatmap)
     return probs
 
 # %% ../nbs/11_viz.ipynb #0705b893
@@ -202,6 +204,46 @@ def plot_accuracy_bars(results: dict, path=None, paper: dict | None = None, titl
     fig.tight_layout()
     return save_figure(fig, path)
 
+# %% ../nbs/11_viz.ipynb #5c8b32e5
+def accuracy_frame(results: dict):
+    "Long table (pandas): one row per (variant, eval, metric) accuracy in % of a results dict."
+    import pandas as pd
+    rows = [dict(variant=n, eval=ev, metric=METRICS.get(m, m), accuracy=100 * v)
+            for n, r in _variants(results).items() for ev, e in r.items() if isinstance(e, dict)
+            for m, v in e.items() if m in ('clean', 'pgd20', 'autoattack') and v is not None]
+    return pd.DataFrame(rows, columns=['variant', 'eval', 'metric', 'accuracy'])
+
+def plot_accuracy_heatmap(results: dict, path=None, title: str | None = None) -> plt.Figure:
+    "Variant x (eval, attack) heatmap of accuracies in %, annotated, rounded to whole points (seaborn)."
+    import seaborn as sns
+    df = accuracy_frame(results)
+    tab = df.pivot_table(index='variant', columns=['eval', 'metric'], values='accuracy', sort=False)
+    fig, ax = plt.subplots(figsize=(1.3 * tab.shape[1] + 2.5, 0.55 * tab.shape[0] + 1.8))
+    sns.heatmap(tab, annot=True, fmt='.0f', vmin=0, vmax=100, cmap='viridis', ax=ax,
+                cbar_kws=dict(label='accuracy (%)'))
+    ax.set(title=title or 'Accuracy (%) of every variant under every attack', xlabel='evaluation / attack', ylabel='variant')
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+def plot_seed_bars(per_seed: list[dict], path=None, metric: str = 'pgd20', title: str | None = None,
+                   paper: dict | None = None) -> plt.Figure:
+    "Mean ± sd over seeds (bars, error bars) and each seed (dots) of one metric, per variant and eval (seaborn)."
+    import pandas as pd, seaborn as sns
+    df = pd.concat([accuracy_frame(r).assign(seed=i) for i, r in enumerate(per_seed)])
+    df = df[df.metric == METRICS.get(metric, metric)]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    sns.barplot(df, x='variant', y='accuracy', hue='eval', errorbar='sd', capsize=.15, alpha=.8, ax=ax)
+    sns.stripplot(df, x='variant', y='accuracy', hue='eval', dodge=True, palette='dark:k', size=4, legend=False, ax=ax)
+    if paper:
+        for i, n in enumerate(df.variant.unique()):
+            v = paper_value(paper, n, 'stdev', metric)
+            if v is not None: ax.plot([i - .4, i], [v, v], c='k', ls='--', lw=1.2, label='paper (CIFAR-10), StdEv' if i == 0 else None)
+    ax.set(title=title or f'{METRICS.get(metric, metric)} accuracy over {len(per_seed)} seeds: mean ± sd, dots = seeds',
+           xlabel='variant', ylabel=f'{METRICS.get(metric, metric)} accuracy (%)', ylim=(0, 100))
+    ax.legend(title='evaluation', fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    return save_figure(fig, path)
+
 # %% ../nbs/11_viz.ipynb #3b978470
 def _encoder_of(m: nn.Module) -> nn.Module: return getattr(m, 'encoder', m) if hasattr(m, 'fc') else m
 
@@ -250,8 +292,9 @@ def _bn_for(name: str, bn) -> str | None:
 
 def plot_tsne(encoder_by_variant: dict, x: torch.Tensor, y: torch.Tensor, x_adv_by_variant: dict | Callable | None = None,
               path=None, method: str = 'opentsne', bn='auto', eps: float = 0.1, steps: int = 10, classes=None,
-              seed: int = 0, attack_name: str | None = None) -> plt.Figure:
-    """t-SNE of clean (o) and adversarial (x) features per variant, coloured by class.
+              seed: int = 0, attack_name: str | None = None, pred_by_variant: dict | None = None) -> plt.Figure:
+    """t-SNE of clean (o) and adversarial (x) features per variant, coloured by true class; with `pred_by_variant`
+    ({name: predicted labels of the adversarial images}) the misclassified adversarial images are circled in black.
     `x_adv_by_variant`: {name: images}, a function (name, encoder, x, y) -> images, or None (feature PGD with `eps`).
     `bn`: 'auto' (BN_adv unless the variant's query never saw delta), 'clean', 'adv', or {name: bn}."""
     names = list(encoder_by_variant)
@@ -269,12 +312,19 @@ def plot_tsne(encoder_by_variant: dict, x: torch.Tensor, y: torch.Tensor, x_adv_
         ec, ea = e[:len(zc)], e[len(zc):]
         ax.scatter(ec[:, 0], ec[:, 1], c=cmap(y.numpy() % cmap.N), marker='o', s=14, alpha=.75, linewidths=0)
         ax.scatter(ea[:, 0], ea[:, 1], c=cmap(y.numpy() % cmap.N), marker='x', s=16, alpha=.9, linewidths=.9)
-        ax.set(title=f'{name}: mean cos(clean, adv) = {F.cosine_similarity(zc, za).mean():.2f}',
+        wrong = ''
+        if pred_by_variant is not None and name in pred_by_variant:
+            miss = (torch.as_tensor(pred_by_variant[name]).cpu() != y).numpy()
+            ax.scatter(ea[miss, 0], ea[miss, 1], facecolors='none', edgecolors='k', marker='o', s=60, linewidths=.8)
+            wrong = f', {100 * miss.mean():.0f}% adv. misclassified'
+        ax.set(title=f'{name}: cos(clean, adv) {F.cosine_similarity(zc, za).mean():.2f}{wrong}',
                xlabel='t-SNE dim 1 (arbitrary units)', ylabel='t-SNE dim 2 (arbitrary units)')
         ax.set_xticks([]); ax.set_yticks([])
     labels = classes or [str(i) for i in range(n_cls)]
     handles = ([Line2D([], [], ls='', marker='o', color='gray', label='clean image'),
                 Line2D([], [], ls='', marker='x', color='gray', label='adversarial image')] +
+               ([Line2D([], [], ls='', marker='o', mfc='none', mec='k', ms=9, label='misclassified (adversarial)')]
+                if pred_by_variant is not None else []) +
                [Patch(color=cmap(i % cmap.N), label=f'class {labels[i]}') for i in range(n_cls)])
     fig.legend(handles=handles, loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8, title='marker / colour')
     atk = attack_name or ('feature PGD' if x_adv_by_variant is None else 'adversarial')
@@ -299,6 +349,11 @@ def _runs(runs) -> dict: return runs if isinstance(runs, dict) else {Path(runs).
 
 BANK_COLORS = {'clean': '#1f77b4', 'adv': '#d62728'}
 
+def _keys_per_step(bank: dict) -> int:
+    "Keys written per step (the batch size B), read off the ring's write history."
+    w = bank['written_at'][bank['written_at'] >= 0]
+    return int(torch.bincount(w).max()) if len(w) else 0
+
 def plot_key_ages(runs, path=None) -> plt.Figure:
     "Histogram of key ages in M_clean and M_adv for each run ({name: run dir}, or one run dir)."
     runs = _runs(runs)
@@ -314,11 +369,15 @@ def plot_key_ages(runs, path=None) -> plt.Figure:
             if len(ages) == 0: notes.append(f'M_{b} never written:\nall keys are the random init')
         if notes: ax.text(.5, .5, '\n'.join(notes), transform=ax.transAxes, ha='center', va='center', fontsize=9,
                           bbox=dict(fc='lightyellow', ec='gray'))
+        size, per_step = len(banks['clean']['keys']), _keys_per_step(banks['clean'])
+        if per_step:                                       # a full ring holds the keys of the last K / B steps
+            ax.axvline(size / per_step - 0.5, c='k', ls=':', lw=1,
+                       label=f'edge of a full ring: K / B = {size}/{per_step} = {size // per_step} ages')
         ax.set(title=f'{name}: key ages after {banks["clean"]["step"]} steps', xlabel='key age (training steps since written)',
                ylabel='number of keys', ylim=(0, None))
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=8)
-    fig.suptitle('How old are the negatives in each memory bank?')
+        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.3))
+    fig.suptitle('How old are the negatives in each memory bank? (a full ring: the same number of keys per age)')
     fig.tight_layout()
     return save_figure(fig, path)
 
