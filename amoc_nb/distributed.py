@@ -451,10 +451,10 @@ def evaluate_distributed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, att
             worst = max(worst, check_budget(xa, xb, spec))
             counts[0] += (predict(model, xa, batch_size) == yb).sum().item()
         counts[1] = round(worst * 1e9)
-        if n > 1:
-            total = counts[:1].clone(); dist.all_reduce(total)
-            w = counts[1:].clone(); dist.all_reduce(w, op=dist.ReduceOp.MAX)
-            counts = torch.cat([total, w])
+        if n > 1:                                                   # on the device: NCCL reduces CUDA tensors only
+            total, w = counts[:1].to(device), counts[1:].to(device)
+            dist.all_reduce(total); dist.all_reduce(w, op=dist.ReduceOp.MAX)
+            counts = torch.cat([total, w]).cpu()
         out[name] = int(counts[0]) / len(x)
         if details is not None:
             details[name] = dict(attack=spec.describe(), correct=int(counts[0]), total=len(x), processes=n,
