@@ -94,11 +94,9 @@ def test_explorer_widgets_in_jupyterlab(browser, lab):
     _local_only(page, lab['port'])
     page.goto(f"{lab['base']}/lab/tree/22_explorer.ipynb?token={lab['token']}")
     page.wait_for_selector('.jp-Notebook .jp-Cell', timeout=120_000)
-    # the lessons keep no kernelspec: JupyterLab may ask for a kernel, and a student accepts "Python 3 (ipykernel)"
+    # the notebook names its kernel (tools/colab.py), so JupyterLab starts Python 3 without a "Select Kernel" dialog
     page.wait_for_function("() => document.querySelector('.jp-Dialog') || _idle()".replace('_idle()', IDLE_JS), timeout=120_000)
-    if page.locator('.jp-Dialog').count():
-        assert 'Python 3' in page.locator('.jp-Dialog').inner_text()
-        page.locator('.jp-Dialog .jp-mod-accept').click()
+    assert page.locator('.jp-Dialog').count() == 0, 'JupyterLab asked: ' + page.locator('.jp-Dialog').first.inner_text()
     page.wait_for_function('() => ' + IDLE_JS, timeout=120_000)                      # kernel started and idle
     no_news = page.locator('.jp-toast-button', has_text='No')                        # the "Jupyter news?" toast
     if no_news.count(): no_news.first.click()

@@ -32,6 +32,7 @@ def test_badge_and_setup_cell_come_from_settings():
         assert colab.is_badge(cells[1]) and colab.is_setup(cells[2]), f'{name}: badge and setup cell right after the title'
         assert colab.colab_url(name, cfg) in colab._src(cells[1])
         assert f"git+{cfg['git_url']}@{cfg['install_ref']}" in colab._src(cells[2])
+        assert nb['metadata']['kernelspec']['name'] == 'python3'        # JupyterLab and Colab do not ask for a kernel
     setups = {colab._src(c) for p in NBS.glob('*.ipynb') for c in _nb(p.name)['cells'] if colab.is_setup(c)}
     assert len(setups) == 1, 'the setup cell must be identical in every notebook'
     assert 'mount' not in setups.pop()

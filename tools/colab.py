@@ -7,7 +7,8 @@ or tag that Colab installs and the badges open). Everything else is derived here
     python tools/colab.py --check nbs/*.ipynb   # exit 1 if a notebook's badge or setup cell is missing or stale
     python tools/colab.py                       # = index, 20_train_gpu, 22_explorer (the notebooks this tool owns today)
 
-The badge is a markdown cell right after the title cell; the setup cell follows it. In Colab the setup cell
+The badge is a markdown cell right after the title cell; the setup cell follows it. A notebook without a kernelspec
+gets Python 3's, so JupyterLab and Colab start the kernel without asking. In Colab the setup cell
 pip-installs the package from `git+<git_url>@<install_ref>` (`AMOC_NB_SOURCE` overrides it, for tests); anywhere
 else it does nothing. It mounts nothing: notebook 20 asks for Google Drive itself.
 """
@@ -21,6 +22,7 @@ BADGE_ID, SETUP_ID = 'colab-badge', 'colab-setup'
 SETUP_MARK = '# Setup, the same in every notebook'
 BADGE_SVG = 'https://colab.research.google.com/assets/colab-badge.svg'
 DEFAULT_NBS = ('index.ipynb', '20_train_gpu.ipynb', '22_explorer.ipynb')
+KERNELSPEC = {'display_name': 'Python 3 (ipykernel)', 'language': 'python', 'name': 'python3'}   # nbdev_clean keeps it
 
 
 def settings(root: Path = ROOT) -> dict:
@@ -79,6 +81,7 @@ def apply(nb: dict, nb_name: str, cfg: dict | None = None) -> dict:
              'metadata': old_setup.get('metadata', {}), 'outputs': old_setup.get('outputs', []),
              'source': _lines(setup_source(cfg))}
     nb['cells'] = cells[:first] + [badge, setup] + cells[first:]
+    nb.setdefault('metadata', {}).setdefault('kernelspec', KERNELSPEC)    # JupyterLab and Colab start Python 3 unasked
     if nb.get('nbformat', 4) == 4 and nb.get('nbformat_minor', 0) < 5: nb['nbformat_minor'] = 5   # cell ids
     return nb
 
