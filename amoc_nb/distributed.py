@@ -27,11 +27,12 @@ from . import runs as _runs
 from .runs import run_lock, open_run, end_epoch, write_json, FiniteWatch, CollapseWatch, diverged_message
 
 # %% auto #0
-__all__ = ['KIND', 'DistInfo', 'env_world', 'world_size', 'init_distributed', 'sample_seed', 'keyed_noise', 'keyed_random_starts',
-           'keyed_views', 'shard', 'all_gather_cat', 'active_bn_layers', 'average_bn_buffers', 'broadcast_module',
-           'broadcast_object', 'GatheredBank', 'unused_query_params', 'shuffle_permutation', 'DistributedAMOC',
-           'Grouped', 'GroupedAMOC', 'setup', 'distributed_step', 'gather_objects', 'pretrain_distributed',
-           'eval_chunks', 'evaluate_distributed', 'torchrun_command', 'launch', 'strip_nproc']
+__all__ = ['KIND', 'DistInfo', 'env_world', 'launched_by_torchrun', 'world_size', 'init_distributed', 'sample_seed',
+           'keyed_noise', 'keyed_random_starts', 'keyed_views', 'shard', 'all_gather_cat', 'active_bn_layers',
+           'average_bn_buffers', 'broadcast_module', 'broadcast_object', 'GatheredBank', 'unused_query_params',
+           'shuffle_permutation', 'DistributedAMOC', 'Grouped', 'GroupedAMOC', 'setup', 'distributed_step',
+           'gather_objects', 'pretrain_distributed', 'eval_chunks', 'evaluate_distributed', 'torchrun_command',
+           'launch', 'strip_nproc']
 
 # %% ../nbs/14_distributed.ipynb #dbdea26d
 @dataclass
@@ -48,6 +49,10 @@ def env_world() -> tuple[int, int, int]:
     "(RANK, WORLD_SIZE, LOCAL_RANK) as torchrun sets them; (0, 1, 0) outside torchrun."
     g = lambda k, d: int(os.environ.get(k, d) or d)
     return g('RANK', 0), g('WORLD_SIZE', 1), g('LOCAL_RANK', 0)
+
+def launched_by_torchrun() -> bool:
+    "True in a process torchrun started (any N, also --nproc-per-node 1): `pretrain` then takes the distributed loop."
+    return 'TORCHELASTIC_RUN_ID' in os.environ or ('RANK' in os.environ and 'WORLD_SIZE' in os.environ)
 
 def world_size() -> int:
     "The number of processes of the open process group (1 when none is open)."

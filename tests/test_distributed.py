@@ -38,7 +38,8 @@ def two_procs(tmp_path_factory):
 
 def test_every_variant_two_processes_identical_banks(two_procs):
     res = two_procs['steps']
-    assert res['world_size'] == 2 and set(res['results']) == set(ALL_VARIANTS)
+    assert res['world_size'] == 2 and res['torchrun'] and set(res['results']) == set(ALL_VARIANTS)
+    assert not D.launched_by_torchrun()                 # this process was not
     for v, r in res['results'].items():
         assert len(r['losses']) == STEPS and all(map(torch.isfinite, map(torch.tensor, r['losses']))), v
         assert r['bank_max_diff'] == 0.0, f'{v}: the banks differ across ranks by {r["bank_max_diff"]}'

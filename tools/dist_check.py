@@ -86,7 +86,7 @@ def main(argv=None):
                                              [D.all_gather_cat(v_[None].float()) for v_ in r['state'].values()])
             for k in ('key_input', 'x2_global', 'key_positions'): r.pop(k)
             res[v] = r
-        if info.is_main: torch.save(dict(results=res, world_size=info.world_size), a.out/'steps.pt')
+        if info.is_main: torch.save(dict(results=res, world_size=info.world_size, torchrun=D.launched_by_torchrun()), a.out/'steps.pt')
     if a.mode in ('eval', 'all'):
         res = eval_counts(info, ('apgd-ce',), n=96, modes=('sample',)) if a.autoattack else eval_counts(info)
         if info.is_main: (a.out/('eval_aa.json' if a.autoattack else 'eval.json')).write_text(json.dumps(res, indent=1))
