@@ -433,8 +433,9 @@ def eval_chunks(n: int, chunk: int, rank: int = 0, world: int = 1) -> list[tuple
 
 def evaluate_distributed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks=('clean', 'pgd20'),
                          eps: float | None = None, batch_size: int = 256, device=None, suite: dict | None = None,
-                         seed: int = 0, randomness: str = 'sample', details: dict | None = None) -> dict[str, float]:
-    "`evaluate_classifier` over the process group: each rank attacks its chunks; exact counts are summed."
+                         seed: int = 0, progress: bool = False, details: dict | None = None,
+                         randomness: str = 'sample') -> dict[str, float]:
+    "`evaluate_classifier` over the process group (same arguments, in the same order): exact counts are summed."
     from amoc_nb.evaluate import PAPER_EPS, attack_suite, check_attacks, run_attack, check_budget, predict
     if randomness not in ('sample', 'batch'): raise ValueError(f"randomness must be 'sample' or 'batch', got {randomness!r}")
     attacks = check_attacks(attacks)
@@ -448,7 +449,8 @@ def evaluate_distributed(model: nn.Module, x: torch.Tensor, y: torch.Tensor, att
         spec, t0 = suite[name], time.time()
         counts = torch.zeros(2, dtype=torch.long)                   # correct, worst perturbation in 1e-9 units
         worst = 0.0
-        for a, b in eval_chunks(len(x), batch_size, rank, n):
+        for a, b in tqdm(eval_chunks(len(x), batch_size, rank, n), desc=f'{name} ({n} proc)', leave=False,
+                         disable=not (progress and rank == 0)):
             xb, yb = x[a:b].to(device), y[a:b].to(device)
             keyed = randomness == 'sample' and spec.method == 'pgd'
             with keyed_random_starts(range(a, b), seed, name) if keyed else contextlib.nullcontext():
