@@ -38,7 +38,7 @@ def two_procs(tmp_path_factory):
 
 def test_every_variant_two_processes_identical_banks(two_procs):
     res = two_procs['steps']
-    assert res['world_size'] == 2 and res['torchrun'] and set(res['results']) == set(ALL_VARIANTS)
+    assert res['world_size'] == 2 and res['torchrun'] and set(res['results']) == {*ALL_VARIANTS, *C.RECIPE_CASES}
     assert not D.launched_by_torchrun()                 # this process was not
     for v, r in res['results'].items():
         assert len(r['losses']) == STEPS and all(map(torch.isfinite, map(torch.tensor, r['losses']))), v
@@ -46,7 +46,8 @@ def test_every_variant_two_processes_identical_banks(two_procs):
         assert r['params_max_diff_ranks'] == 0.0, f'{v}: the weights differ across ranks'
         assert r['bank_ptr'] == STEPS * 32 % 256, f'{v}: each step must enqueue the global batch of 32'
         st = r['state']
-        if ALL_VARIANTS[v].adv_key:                      # M_adv was written with the gathered adversarial keys
+        o = r['overrides']
+        if ALL_VARIANTS[o['variant']].adv_key or o.get('aca_plus'):   # M_adv written with the gathered keys
             assert (st['banks.adv.written_at'] >= 0).sum() == STEPS * 32, v
 
 
@@ -67,7 +68,7 @@ def _max_diff(a, b, banks: bool):
 def test_two_processes_vs_one_differ_only_by_bn_grouping(two_procs):
     rows = []
     for v, r2 in two_procs['steps']['results'].items():
-        cfg = C.small_config(variant=v)
+        cfg = C.small_config(**r2['overrides'])
         emul = C.run_steps(cfg, D.DistInfo(), STEPS, groups=2)       # 1 process, the same 2 BN groups
         plain = C.run_steps(cfg, D.DistInfo(), STEPS)                # 1 process, one BN batch of 32
         d_emul = max(_max_diff(r2['state'], emul['state'], b) for b in (False, True))

@@ -25,6 +25,10 @@ SMALL = dict(width=8, image_size=16, batch_size=32, bank_size=256, attack_steps=
              eps_warmup_epochs=0, warmup_epochs=1)
 
 
+# the authors'-code recipe (enqueue first, attack first, anchors f(x + r)) and ACA+, on top of the seven variants and CAA
+RECIPE_CASES = {'AAA/code': dict(variant='AAA', recipe='code'), 'ACA+/code': dict(variant='ACA', aca_plus=True, recipe='code')}
+
+
 def small_config(**kw):
     return config_for('synthetic', **{**SMALL, **kw})
 
@@ -73,8 +77,12 @@ def main(argv=None):
     a.out.mkdir(parents=True, exist_ok=True)
     if a.mode in ('steps', 'all'):
         res = {}
-        for v in a.variants:
-            r = run_steps(small_config(variant=v, **json.loads(a.cfg)), info, a.steps, capture=True)
+        cases = {v: dict(variant=v) for v in a.variants}
+        if a.mode == 'all': cases.update(RECIPE_CASES)
+        for v, over in cases.items():
+            over = {**over, **json.loads(a.cfg)}
+            r = run_steps(small_config(**over), info, a.steps, capture=True)
+            r['overrides'] = over
             # the banks of every rank, side by side: identical if the enqueue gathered first
             banks = {b: D.all_gather_cat(r['state'][f'banks.{b}.keys'][None]) for b in ('clean', 'adv')}
             r['bank_max_diff'] = max(float((t - t[:1]).abs().max()) for t in banks.values())
