@@ -313,7 +313,8 @@ def disk_full_at_checkpoint(stage, refs, tmp_path):
     "The disk fills while the second checkpoint is written (peak: the previous one + the new one)."
     d = tmp_path/'disk'
     size = int(checkpoint_size(refs, stage) * 1.5) + 16 * 1024      # 1 checkpoint and the small files fit, 2 do not
-    with small_disk(d, size) as mounted:
+    # the demo writes other files before its first checkpoint: there the second checkpoint write fails by injection
+    with (small_disk(d, size) if stage != 'demo' else contextlib.nullcontext(False)) as mounted:
         out = d/'R'
         code, err = cli(argv_of(stage, out, refs), fault=None if mounted else 'enospc:checkpoint.pt:2')
         COUNTS['faults'] += 1
