@@ -107,6 +107,8 @@ def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
                                                help='continue the run in --out from its last checkpoint')
         if 'progress' in params: p.add_argument('--no-progress', dest='progress', action='store_false',
                                                  help='no progress bars')
+        if name == 'pretrain': p.add_argument('--nproc', type=int, default=1,
+                                              help='processes on this node: runs the command under torchrun (lesson 14)')
         add_config_args(p, cls)
     return parser
 
@@ -121,6 +123,12 @@ def _user_errors():
 def main(argv=None) -> int:
     "Entry point of `amoc-nb`."
     from amoc_nb.runs import run_lock, SaveFailed, Diverged
+    from amoc_nb.distributed import strip_nproc, launch, launched_by_torchrun
+    n, argv = strip_nproc(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    if n > 1 and not launched_by_torchrun():                     # --nproc N: torchrun --nproc-per-node N -m amoc_nb.cli
+        if not argv or argv[0] != 'pretrain':
+            print('amoc-nb: error: --nproc is for `amoc-nb pretrain` (lesson 14)', file=sys.stderr); return 2
+        return launch(n, argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     cmd = COMMANDS[args.command]
@@ -129,7 +137,8 @@ def main(argv=None) -> int:
     try:
         cfg = config_for(**overrides)
         kw = {k: getattr(args, k) for k in ('out', 'resume', 'progress') if hasattr(args, k)}
-        with run_lock(kw['out']) if 'out' in kw else contextlib.nullcontext():    # one writer per run directory
+        own_lock = 'out' in kw and not launched_by_torchrun()         # under torchrun, rank 0 locks (lesson 14)
+        with run_lock(kw['out']) if own_lock else contextlib.nullcontext():    # one writer per run directory
             result = run(cfg, **kw)
     except _user_errors() as e:
         print(f'amoc-nb {args.command}: error: {e}', file=sys.stderr)
@@ -143,3 +152,7 @@ def main(argv=None) -> int:
         return 130
     if result is not None: print(f'done: {result}')
     return 0
+
+# %% ../nbs/30_cli.ipynb #b6199579
+#| eval: false
+if __name__ == '__main__': sys.exit(main())           # (not run inside the notebook, where __name__ is '__main__')

@@ -78,6 +78,11 @@ class PretrainConfig:
                                    # 'host': torchvision views image by image on the CPU (plain path, for comparison)
     CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
                                    attack_anchor=ATTACK_ANCHORS)
+    HELP: ClassVar[dict] = dict(
+        recipe="the step as the paper writes it, or as the authors' code runs it (sets the next three; lesson 05)",
+        enqueue_order="'code': enqueue the keys before the negatives are read",
+        attack_anchor="a view the attack does not move: 'train' its clean feature, 'eval' f(x + r) in eval mode",
+        attack_first='run the attack before the clean forward (needs --attack-anchor eval)')
 
     def __post_init__(self):                  # a switch left at None takes the recipe's value
         for k, v in RECIPES.get(self.recipe, {}).items():
@@ -330,6 +335,10 @@ def prepare_run_dir(cfg, out, resume: bool, kind: str) -> dict | None:
 @writes_run_dir
 def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "AMOC pre-training (the `amoc-nb pretrain` command): writes config.json, metrics.jsonl and checkpoint.pt in `out`."
+    from amoc_nb.distributed import launched_by_torchrun
+    if launched_by_torchrun():                       # torchrun, any N: the data-parallel loop of lesson 14
+        from amoc_nb.distributed import pretrain_distributed
+        return pretrain_distributed(cfg, out, resume, progress)
     validate(cfg)
     out, device = Path(out), resolve_device(cfg.device)
     ck = prepare_run_dir(cfg, out, resume, 'amoc-pretrain')
