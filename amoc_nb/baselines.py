@@ -310,10 +310,10 @@ def quick_probe(encoder: nn.Module, train, test, eps: float, alpha: float, steps
 def bank_vs_batch(epochs: int = 20, width: int = 32, batch_size: int = 128, attack_steps: int = 5, probe_every: int = 5,
                   n_test: int | None = None, seed: int = 0, progress: bool = False) -> list[dict]:
     "Train ACL and AMOC-ACC side by side on the same digits views; rows of loss, negatives and probe accuracy."
-    amoc_cfg = config_for('digits', variant='ACC', epochs=epochs, width=width, batch_size=batch_size,
-                          attack_steps=attack_steps, eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
     acl_cfg = baseline_config_for('digits', method='acl', epochs=epochs, width=width, batch_size=batch_size,
                                   attack_steps=attack_steps, eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
+    amoc_cfg = config_for('digits', variant='ACC', epochs=epochs, width=width, batch_size=batch_size, lr=acl_cfg.lr,
+                          attack_steps=attack_steps, eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
     assert (amoc_cfg.lr, amoc_cfg.eps, amoc_cfg.alpha) == (acl_cfg.lr, acl_cfg.eps, acl_cfg.alpha)
     train, test = digits(16)
     torch.manual_seed(seed)
