@@ -22,10 +22,13 @@ ABS_PATH = re.compile(r'(/work/|/tmp/|/root/|/home/|/Users/|[A-Za-z]:\\\\Users\\
 SKIP_FLAGS = ('cuda', 'notest')
 
 
+SETUP_MARK = '# Setup, the same in every notebook (tools/colab.py'   # written from settings.ini, not lesson code
+
 def code_hash(nb: dict) -> str:
-    "sha256 of the notebook's code cells (sources, stripped of trailing white space), in order."
-    src = '\n\x00\n'.join(''.join(c['source']).rstrip() if isinstance(c['source'], list) else c['source'].rstrip()
-                          for c in nb['cells'] if c['cell_type'] == 'code')
+    "sha256 of the notebook's code cells (sources, stripped of trailing white space), in order; the Colab setup cell aside."
+    srcs = [''.join(c['source']) if isinstance(c['source'], list) else c['source']
+            for c in nb['cells'] if c['cell_type'] == 'code']
+    src = '\n\x00\n'.join(x.rstrip() for x in srcs if SETUP_MARK not in x)
     return hashlib.sha256(src.encode()).hexdigest()
 
 
