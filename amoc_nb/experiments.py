@@ -446,10 +446,12 @@ def learning_md(res: dict) -> list[str]:
     lines = ['', '## Did the encoders learn?', '',
              f"Last pre-training epoch, last batch. Healthy: q . k+ >= {viz.HEALTH['sim_pos']} and L_CCC <= "
              f"{viz.HEALTH['loss_frac']} ln(K+1) (see `learning.png`).", '',
-             '| variant | q . k+ | L_CCC | chance ln(K+1) | L_CCC / chance | learned |', '|---|---|---|---|---|---|']
+             '| variant | q . k+ | L_CCC | chance ln(K+1) | L_CCC / chance | learned | collapse warning |',
+             '|---|---|---|---|---|---|---|']
+    col = res.get('collapse', {})
     for n, x in h.items():
         lines.append(f"| {n} | {x['sim_pos']:.2f} | {x['l_ccc']:.2f} | {x['chance']:.2f} | {x['l_ccc_over_chance']:.2f} | "
-                     f"{'yes' if x['learned'] else '**no**'} |")
+                     f"{'yes' if x['learned'] else '**no**'} | {'**' + col[n] + '**' if col.get(n) else 'none'} |")
     return lines
 
 def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
