@@ -53,7 +53,7 @@ def figure_problems(fig: plt.Figure) -> list[str]:
 
 # %% ../nbs/11_viz.ipynb #0705b893
 TINY_PRETRAIN = dict(epochs=2, width=8, bank_size=256, batch_size=128, image_size=8, attack_steps=1,
-                     warmup_epochs=1, eps_warmup_epochs=1)
+                     warmup_epochs=1, eps_warmup_epochs=1, lr=0.06)   # lr: the demo's 0.3 collapses runs this short
 
 def tiny_runs(out: str | os.PathLike, names=('ACC', 'ACA', 'ACA+'), dataset: str = 'digits', **overrides) -> dict[str, Path]:
     "Tiny pre-training runs (one per variant name; 'ACA+' = ACA with aca_plus) in `out`/NAME: {name: run_dir}."
