@@ -125,10 +125,14 @@ def plot_learning(run_dirs: dict, path=None) -> plt.Figure:
     b.axhline(0, c='grey', ls='--', lw=1, label='chance (random unit vectors): 0')
     a.set(title='L_CCC (plain MoCo term, eq. 3.1)', xlabel='epoch', ylabel='InfoNCE loss (nats)')
     b.set(title='q · k+: clean query vs. its positive key', xlabel='epoch', ylabel='mean cosine similarity')
-    for ax in (a, b):
+    return _finish_epoch_panels(fig, (a, b), 'Did the encoders learn? The last batch of each epoch', path)
+
+def _finish_epoch_panels(fig, axes, title: str, path=None) -> plt.Figure:
+    "Grid, integer epoch ticks and a legend outside each panel; the figure's title; saved."
+    for ax in axes:
         ax.grid(alpha=.3); ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle('Did the encoders learn? The last batch of each epoch')
+    fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -481,9 +485,4 @@ def plot_remark1(runs: dict, path=None) -> plt.Figure:
     for c in chance: b.axhline(c, c='grey', ls='--', lw=1, label=f'chance ln(K+1) = {c:.2f}')
     a.set(title='Negative term per key: (1/K) Σ exp(q·n/T)', xlabel='epoch', ylabel='mean over queries', yscale='log')
     b.set(title="The variant's loss L_* (eq. 3.1)", xlabel='epoch', ylabel='InfoNCE loss (nats)')
-    for ax in (a, b):
-        ax.grid(alpha=.3); ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle('Remark 1: what a never-written M_adv leaves of the InfoNCE loss')
-    fig.tight_layout()
-    return save_figure(fig, path)
+    return _finish_epoch_panels(fig, (a, b), 'Remark 1: what a never-written M_adv leaves of the InfoNCE loss', path)
