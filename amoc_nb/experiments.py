@@ -27,7 +27,7 @@ from .runs import writes_run_dir, write_json, write_text, write_tensors, write_f
 # %% auto #0
 __all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'PresetConfig', 'DemoConfig', 'demo_config_for',
            'validate_demo', 'pretrain_config', 'linear_config', 'finetune_config', 'baseline_config', 'estimate',
-           'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'classifiers', 'attack_all',
+           'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'calibrate_bn', 'classifiers', 'attack_all',
            'collect_results', 'table6_checks', 'demo_targets', 'report_md', 'controls_md', 'learning_md',
            'make_figures', 'run_demo', 'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for', 'run_preset',
            'accuracies', 'compare_results', 'load_results', 'CompareConfig', 'compare_config_for', 'run_compare']
@@ -251,13 +251,33 @@ def _methods(cfg: DemoConfig) -> list[str]:
     return ms + (['at'] if cfg.controls and 'at' not in ms else [])
 
 def random_encoder(pc: PretrainConfig, out: Path) -> Path:
-    "A pre-training checkpoint at epoch 0: the randomly initialised encoder that training would start from."
+    """A pre-training checkpoint at epoch 0: the randomly initialised encoder that training would start from, with its
+    BatchNorm running statistics measured on the training images (see `calibrate_bn`)."""
     from amoc_nb.pretrain import save_epoch_checkpoint
     torch.manual_seed(pc.seed)
     model, opt, _ = build(pc, 'cpu')
+    train, _ = load_dataset(pc.dataset, pc.data_root, pc.download, size=pc.image_size, seed=0)
+    for net in (model.q, model.k): calibrate_bn(net, to_float(train.x))
     save_config(pc, out)
     save_epoch_checkpoint('amoc-pretrain', out, -1, -1, pc, model, opt, torch.Generator().manual_seed(pc.seed))
     return out
+
+def calibrate_bn(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.nn.Module:
+    """Reset every BatchNorm's running statistics (both branches of a DualBatchNorm) to the average over `x` of its
+    input's batch statistics. A frozen encoder is read in eval mode; an untrained one still has BN's initial
+    statistics (mean 0, variance 1), which match no layer's input, so without this the random control would measure
+    a mis-scaled network rather than random features."""
+    from amoc_nb.models import BN_MODES, bn_mode
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta, was = [m.momentum for m in bns], model.training
+    for m in bns: m.reset_running_stats(); m.momentum = None        # None: a cumulative average over the batches
+    model.train()
+    with torch.no_grad():
+        for mode in BN_MODES:
+            with bn_mode(model, mode):
+                for i in range(0, len(x), batch_size): model(x[i:i + batch_size])
+    for m, mom in zip(bns, momenta): m.momentum = mom
+    return model.train(was)
 
 def _done(name: str, d: Path, cfg: DemoConfig) -> bool:
     if name == f'pretrain {RANDOM}': return (d/'checkpoint.pt').exists()
