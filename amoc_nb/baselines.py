@@ -18,112 +18,22 @@ from tqdm.auto import tqdm
 from .data import DATASETS, load_dataset, MocoV2Augment, two_views, batch_indices, to_float
 from .models import ARCHS, make_encoder, DualBatchNorm1d, bn_mode
 from .attacks import pgd, attack_mode
-from .pretrain import (AMP_MODES, lr_at, eps_at, atomic_save, load_checkpoint, prepare_run_dir, save_config,
-                              append_metrics, read_metrics, set_rng_state, resolve_device,
-                              use_amp, speed_setup, save_epoch_checkpoint, load_encoder, config_to_dict, rng_state)
-from .runs import writes_run_dir, sync_metrics, end_epoch, FiniteWatch, diverged_message
+from .pretrain import lr_at, eps_at
+from .runs import (writes_run_dir, append_metrics, read_metrics, sync_metrics, end_epoch, FiniteWatch,
+                          diverged_message)
+# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
+from .configs import (AMP_MODES, METHODS, CIFAR10_PRESETS, SMALL_PRESETS, _SMALL, BaselineConfig, _check_method,
+                             baseline_config_for, validate_baseline, config_to_dict, save_config, resolve_device,
+                             use_amp, speed_setup)
+from .checkpoints import (atomic_save, load_checkpoint, load_encoder, rng_state, set_rng_state, prepare_run_dir,
+                                 prepare_run, restore, epoch_state, save_epoch_checkpoint)
+_all_ = ['METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
+         'run_supervised', 'run_baseline']
 
 # %% auto #0
-__all__ = ['METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'nt_xent',
-           'ACLHead', 'ACL', 'ACLSettings', 'acl_attack', 'acl_step', 'make_baseline_encoder', 'run_acl',
-           'run_supervised', 'run_baseline', 'negatives_per_anchor', 'quick_probe', 'bank_vs_batch']
-
-# %% ../nbs/10_baselines.ipynb #8ec0ad9b
-METHODS = ('at', 'trades', 'acl')
-
-@dataclass
-class BaselineConfig:
-    "A comparison method of the paper: 'at' (Madry AdvTraining), 'trades' or 'acl' (Jiang et al. 2020)."
-    method: str = 'at'
-    dataset: str = 'cifar10'
-    epochs: int = 100
-    seed: int = 0
-    arch: str = 'resnet18'
-    width: int = 32                # small_cnn only
-    image_size: int = 32           # digits / synthetic only (CIFAR-10 is 32)
-    batch_size: int = 128
-    lr: float = 0.1
-    sgd_momentum: float = 0.9
-    weight_decay: float = 5e-4
-    milestones: tuple = (75, 90)   # AT/TRADES: lr x0.1 at these epochs
-    warmup_epochs: float = 0       # ACL: linear lr warm-up, then cosine to 0 (as AMOC)
-    eps: float = 8 / 255           # l_inf budget of the training attack (and of the PGD-20 evaluation)
-    alpha: float = 2 / 255         # step of the training attack
-    attack_steps: int = 10         # PGD-10 (AT), 10 KL steps (TRADES), PGD-5 (ACL)
-    eps_warmup_epochs: float = 0   # ACL: ramp eps (and alpha) linearly from 0 over this many epochs, as in pre-training
-    beta: float = 6.0              # TRADES: weight of the KL term
-    temperature: float = 0.5       # ACL: NT-Xent temperature t
-    crop_scale: tuple = (0.2, 1.0) # ACL: view augmentation (MoCo v2 / SimCLR)
-    flip: bool = True              # random horizontal flip (all methods)
-    padding: int = 4               # AT/TRADES: pad-and-random-crop
-    val_size: int = 0              # AT/TRADES: hold out this many training images to pick the epoch (0: last epoch)
-    eval_alpha: float = 0.0031     # AT/TRADES evaluation: PGD-20 step (Table 2)
-    eval_steps: int = 20
-    n_test: int = 0                # evaluate on the first n test images (0: all)
-    eval_batch_size: int = 512
-    data_root: str = 'data'
-    download: bool = False
-    device: str = 'auto'
-    amp: str = 'auto'              # ACL: bf16 autocast for the step (CUDA); evaluation is always fp32
-    channels_last: bool = True     # ACL on CUDA
-    compile: bool = False          # ACL on CUDA
-
-    CHOICES: ClassVar[dict] = dict(method=METHODS, amp=AMP_MODES)
-    HELP: ClassVar[dict] = dict(method='at: PGD-10 adversarial training; trades: TRADES; acl: adversarial contrastive '
-                                       'pre-training (SimCLR, in-batch negatives)',
-                                beta='TRADES: weight of the KL term', temperature='ACL: NT-Xent temperature t')
-
-    @property
-    def loss(self) -> str:
-        "The `finetune` loss of this method: 'ce' (AT), 'trades' (TRADES), '' (ACL)."
-        return {'at': 'ce', 'trades': 'trades'}.get(self.method, '')
-
-# the paper's CIFAR-10 recipes, per method
-CIFAR10_PRESETS = dict(
-    at=dict(epochs=100, batch_size=128, lr=0.1, weight_decay=5e-4, milestones=(75, 90), eps=8 / 255, alpha=2 / 255,
-            attack_steps=10, padding=4),
-    trades=dict(epochs=100, batch_size=128, lr=0.1, weight_decay=2e-4, milestones=(75, 90), eps=8 / 255,
-                alpha=2 / 255, attack_steps=10, beta=6.0, padding=4),
-    acl=dict(epochs=200, batch_size=256, lr=0.1, weight_decay=5e-4, warmup_epochs=10, eps=8 / 255, alpha=2 / 255,
-             attack_steps=5, temperature=0.5, crop_scale=(0.2, 1.0), flip=True))
-# digits / synthetic: AMOC's small settings (pretrain.SMALL_DEFAULTS) for every method
-_SMALL = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, eps=0.1, alpha=0.025, flip=False)
-SMALL_PRESETS = dict(
-    at=dict(_SMALL, epochs=30, lr=0.1, milestones=(20, 25), attack_steps=10, padding=2),
-    trades=dict(_SMALL, epochs=30, lr=0.1, weight_decay=2e-4, milestones=(20, 25), attack_steps=10, beta=6.0,
-                padding=2),
-    acl=dict(_SMALL, epochs=50, lr=0.06, warmup_epochs=5, attack_steps=5, eps_warmup_epochs=0.3 * 50,
-             crop_scale=(0.3, 1.0), temperature=0.5))
-
-def _check_method(method) -> str:
-    if method not in METHODS: raise ValueError(f"unknown --method {method!r}; choose one of {', '.join(METHODS)}")
-    return method
-
-def baseline_config_for(dataset: str = 'cifar10', **overrides) -> BaselineConfig:
-    "The paper's recipe for `method` on cifar10, AMOC's small CPU settings on digits/synthetic, then `overrides`."
-    method = _check_method(overrides.get('method', 'at'))
-    cfg = {**(CIFAR10_PRESETS if dataset == 'cifar10' else SMALL_PRESETS)[method], 'dataset': dataset, **overrides}
-    if dataset != 'cifar10': cfg.setdefault('eval_alpha', cfg['eps'] / 4)     # PGD-20 step scales with the budget,
-    return BaselineConfig(**cfg)                                              # as in linear evaluation
-
-# %% ../nbs/10_baselines.ipynb #376d694f
-def validate_baseline(cfg: BaselineConfig) -> BaselineConfig:
-    "Check every field; raise ValueError naming the flag at fault."
-    _check_method(cfg.method)
-    if cfg.dataset not in DATASETS: raise ValueError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    if cfg.arch not in ARCHS: raise ValueError(f"unknown --arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-    checks = [('eps', cfg.eps >= 0, '>= 0'), ('alpha', cfg.alpha >= 0, '>= 0'), ('beta', cfg.beta >= 0, '>= 0'),
-              ('temperature', cfg.temperature > 0, '> 0'), ('epochs', cfg.epochs >= 1, '>= 1'),
-              ('batch_size', cfg.batch_size >= 2, '>= 2'), ('attack_steps', cfg.attack_steps >= 0, '>= 0'),
-              ('lr', cfg.lr > 0, '> 0'), ('weight_decay', cfg.weight_decay >= 0, '>= 0'),
-              ('eval_alpha', cfg.eval_alpha >= 0, '>= 0'), ('eval_steps', cfg.eval_steps >= 0, '>= 0'),
-              ('n_test', cfg.n_test >= 0, '>= 0'), ('val_size', cfg.val_size >= 0, '>= 0'), ('padding', cfg.padding >= 0, '>= 0'),
-              ('eps_warmup_epochs', cfg.eps_warmup_epochs >= 0, '>= 0'), ('warmup_epochs', cfg.warmup_epochs >= 0, '>= 0')]
-    for name, ok, need in checks:
-        if not ok: raise ValueError(f"--{name.replace('_', '-')} must be {need}, got {getattr(cfg, name)}")
-    if list(cfg.milestones) != sorted(cfg.milestones): raise ValueError(f'--milestones must increase, got {cfg.milestones}')
-    if cfg.amp not in AMP_MODES: raise ValueError(f"--amp must be one of {', '.join(AMP_MODES)}, got {cfg.amp!r}")
-    return cfg
+__all__ = ['nt_xent', 'ACLHead', 'ACL', 'ACLSettings', 'acl_attack', 'acl_step', 'make_baseline_encoder', 'run_acl',
+           'negatives_per_anchor', 'quick_probe', 'bank_vs_batch', 'METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS',
+           'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'run_supervised', 'run_baseline']
 
 # %% ../nbs/10_baselines.ipynb #1c46d67f
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, t: float = 0.5, reduction: str = 'mean') -> torch.Tensor:
@@ -207,8 +117,7 @@ def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, p
     "ACL pre-training: config.json, metrics.jsonl and checkpoint.pt (kind 'acl-pretrain') in `out`."
     validate_baseline(cfg)
     out, device = Path(out), resolve_device(cfg.device)
-    ck = prepare_run_dir(cfg, out, resume, 'acl-pretrain')
-    history = sync_metrics(out, ck)                       # metrics.jsonl as the checkpoint knows it (lesson 40)
+    ck, history = prepare_run(cfg, out, resume, 'acl-pretrain')     # None and [] unless resumed (lesson 42)
     train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     x_train = train.x.to(device)
     n_steps = len(x_train) // cfg.batch_size
@@ -218,10 +127,7 @@ def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, p
     model = ACL(make_baseline_encoder(cfg)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     aug = MocoV2Augment(32 if cfg.dataset == 'cifar10' else cfg.image_size, crop_scale=cfg.crop_scale, flip=cfg.flip)
-    start = 0
-    if ck is not None:
-        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        set_rng_state(ck['rng'], data_gen); start = ck['epoch']
+    start = restore(ck, model, opt, data_gen)                        # 0, or the epoch a resumed run reached
     save_config(cfg, out)
     speed_setup(model, cfg, device)                       # the CUDA fast path of lesson 06
     amp = use_amp(cfg, device)
@@ -245,39 +151,21 @@ def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, p
         row = dict(epoch=epoch + 1, step=step + 1, **{k: float(v) / n_steps for k, v in sums.items()},
                    lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], negatives=2 * cfg.batch_size - 2,
                    seconds=seconds, img_per_s=n_steps * cfg.batch_size / seconds)
-        end_epoch(out, dict(kind='acl-pretrain', format=1, epoch=epoch + 1, config=config_to_dict(cfg),
-                            encoder_spec=model.encoder.spec, model=model.state_dict(), optimizer=opt.state_dict(),
-                            scheduler=dict(step=step + 1), rng=rng_state(data_gen)), row, history)   # as AMOC's
+        end_epoch(out, epoch_state('acl-pretrain', epoch, step, cfg, model, opt, data_gen), row, history)   # as AMOC's
         if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (clean {row['l_clean']:.3f}, "
                                 f"adv {row['l_adv']:.3f}) {row['img_per_s']:.0f} img/s")
     return out
 
 # %% ../nbs/10_baselines.ipynb #f4bf498b
 from .models import Classifier
-from .linear_eval import finish_run
 from .finetune import adversarial_train, trades_loss
 
-@writes_run_dir
-def run_supervised(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "AdvTraining or TRADES from scratch; writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
-    validate_baseline(cfg)
-    kind = f'{cfg.method}-train'
-    prepare_run_dir(cfg, out, resume, kind)                        # fail early, before loading data
-    train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
-    torch.manual_seed(cfg.seed)                                    # a reproducible random initialisation
-    clf = Classifier(make_baseline_encoder(cfg), train.n_classes, bn='adv')
-    clf, fit = adversarial_train(clf, train, cfg, out, resume=resume, progress=progress, kind=kind,
-                                 desc=cfg.method.upper())
-    finish_run(clf, test, cfg, out, fit, progress, method=cfg.method, loss=cfg.loss, init='random-init', bn='adv')
-    return Path(out)
-
-# %% ../nbs/10_baselines.ipynb #0d5e9358
-@writes_run_dir
-def run_baseline(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    """Run comparison method `cfg.method` into run directory `out`: 'at'/'trades' end with classifier.pt and
-    results.json (clean and PGD-20 test accuracy); 'acl' ends with an encoder checkpoint for linear evaluation."""
-    validate_baseline(cfg)
-    return (run_acl if cfg.method == 'acl' else run_supervised)(cfg, out, resume=resume, progress=progress)
+def __getattr__(name):
+    "`finish_run`, `run_supervised` and `run_baseline` are the engine's (lesson 43: `amoc_nb.pipeline` imports this module)."
+    if name in ('finish_run', 'run_supervised', 'run_baseline'):
+        from amoc_nb import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 # %% ../nbs/10_baselines.ipynb #c5acc356
 def negatives_per_anchor(method: str, batch_size: int, bank_size: int = 32768, steps_done: int | None = None) -> dict:

@@ -17,29 +17,23 @@ from tqdm.auto import tqdm
 
 from .data import DATASETS, IN_TEST, DatasetMissing, load_dataset, to_float
 from .attacks import NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode, _flat_norm
-from .pretrain import (CheckpointError, RunExists, load_checkpoint, build_classifier, save_classifier,
-                              atomic_save, config_to_dict, config_from_dict, config_diff, save_config, resolve_device)
-from .runs import writes_run_dir, write_json, write_figure
+from .runs import CheckpointError, RunExists, writes_run_dir, write_json, write_figure
+# config.json helpers and the classifier file: defined in the engine, lessons 41 and 42
+from .configs import config_to_dict, config_from_dict, config_diff, save_config, resolve_device
+from .checkpoints import (CLASSIFIER_FILE, _classifier_file, load_checkpoint, build_classifier, save_classifier,
+                                 atomic_save)
+_all_ = ['CLASSIFIER_FILE', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for', 'validate_evaluate',
+         'load_test_set', 'run_evaluate']
 
 # %% auto #0
-__all__ = ['CLASSIFIER_FILE', 'PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR',
-           'CIFAR10C_URL', 'CIFAR10C_MD5', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'load_classifier', 'AttackSpec',
-           'attack_suite', 'check_attacks', 'run_attack', 'check_budget', 'predict', 'accuracy', 'evaluate_classifier',
-           'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c', 'write_cifar10c_fixture',
-           'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c', 'EvaluateConfig', 'evaluate_config_for',
+__all__ = ['PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL',
+           'CIFAR10C_MD5', 'load_classifier', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack',
+           'check_budget', 'predict', 'accuracy', 'evaluate_classifier', 'sanity_checks', 'sanity_summary',
+           'cifar10c_labels', 'load_cifar10c', 'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy',
+           'plot_cifar10c', 'CLASSIFIER_FILE', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for',
            'validate_evaluate', 'load_test_set', 'run_evaluate']
 
 # %% ../nbs/09_evaluate.ipynb #3c4ce7b9
-CLASSIFIER_FILE = 'classifier.pt'
-
-def _classifier_file(path) -> Path:
-    path = Path(path)
-    if not path.is_dir(): return path
-    for name in (CLASSIFIER_FILE, 'checkpoint.pt'):
-        if (path/name).exists(): return path/name
-    raise CheckpointError(f'no {CLASSIFIER_FILE} in {path}: pass the classifier file written by `amoc-nb linear-eval` '
-                          f'or `amoc-nb finetune` (or their run directory)')
-
 def load_classifier(path: str | os.PathLike, map_location='cpu') -> nn.Module:
     "A saved classifier as an eval-mode `nn.Module`: images in [0,1] (N,C,H,W) -> logits, normalisation and BN fixed."
     f = _classifier_file(path)
@@ -338,143 +332,12 @@ def plot_cifar10c(results: dict, path: str | os.PathLike | None = None, title: s
     return fig
 
 # %% ../nbs/09_evaluate.ipynb #3d8007a3
-@dataclass
-class EvaluateConfig:
-    "Robustness evaluation settings (`amoc-nb evaluate`)."
-    classifier: str = ''                 # classifier.pt (or its run directory)
-    dataset: str = 'cifar10'
-    attacks: tuple = ('clean', 'pgd20', 'deepfool', 'autoattack', 'pgd50_l1', 'pgd50_l2')
-    eps: float = PAPER_EPS               # l_inf budget; the l1/l2 budgets scale with it (attack_suite)
-    n_test: int | None = None            # first n test images (None or 0: all)
-    batch_size: int = 256
-    sanity: bool = True                  # run and report the sanity checks
-    sanity_n: int = 500                  # ... on the first sanity_n test images
-    sanity_steps: int = 20               # PGD steps of the sanity checks (x5 for `more_steps`)
-    cifar10c: bool = False               # also CIFAR-10-C (or put 'cifar10c' in attacks)
-    corruptions: tuple = CORRUPTIONS
-    n_cifar10c: int | None = None        # images per corruption and severity (None: all 10000)
-    test_set: str = ''                   # a .pt with {'x': float (N,C,H,W) in [0,1], 'y': long} instead of the dataset
-    image_size: int | None = None        # digits/synthetic (None: from the classifier's config, else 16)
-    data_root: str = 'data'
-    download: bool = False
-    device: str = 'auto'
-    seed: int = 0
+_ENGINE = ('EvaluateConfig', 'evaluate_config_for', 'validate_evaluate', 'load_test_set', '_write_json', 'RESULT_KEYS',
+           'EVAL_RESUMABLE', 'run_evaluate')
 
-    HELP: ClassVar[dict] = dict(
-        classifier='classifier checkpoint (classifier.pt) or its run directory',
-        attacks=f"attacks: {' '.join(ATTACK_NAMES)} cifar10c",
-        eps='l_inf budget (the l1/l2 budgets and step sizes scale with it)', n_test='evaluate the first N test images',
-        sanity_n='images for the sanity checks', n_cifar10c='CIFAR-10-C images per corruption and severity',
-        test_set="a .pt file {'x', 'y'} to evaluate on (e.g. the demo's test_set.pt)",
-        download='download CIFAR-10 / CIFAR-10-C if missing (needs internet)')
-
-    def __post_init__(self):                       # the CLI passes optional ints as strings
-        for f in ('n_test', 'n_cifar10c', 'image_size'):
-            v = getattr(self, f)
-            if isinstance(v, str):
-                try: setattr(self, f, None if v.lower() == 'none' else int(v))
-                except ValueError: raise ValueError(f"--{f.replace('_', '-')} must be an integer, got {v!r}") from None
-
-def evaluate_config_for(dataset: str = 'cifar10', **overrides) -> EvaluateConfig:
-    "Paper settings on cifar10; eps 0.1 (and the scaled suite) on digits/synthetic; then `overrides`."
-    base = {} if dataset == 'cifar10' else dict(eps=DEFAULT_EPS.get(dataset, 0.1), batch_size=500)
-    return EvaluateConfig(**{**base, 'dataset': dataset, **overrides})
-
-def validate_evaluate(cfg: EvaluateConfig) -> EvaluateConfig:
-    "Check the settings; ValueError naming the flag."
-    if not cfg.classifier: raise ValueError('--classifier is required (a classifier.pt or its run directory)')
-    if cfg.dataset not in DATASETS: raise ValueError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    check_attacks([a for a in cfg.attacks if a != 'cifar10c'])
-    if cfg.eps <= 0: raise ValueError(f'--eps must be > 0, got {cfg.eps}')
-    for f, lo in (('n_test', 0), ('n_cifar10c', 0), ('batch_size', 1), ('sanity_n', 1), ('sanity_steps', 1)):
-        v = getattr(cfg, f)
-        if v is not None and v < lo: raise ValueError(f"--{f.replace('_', '-')} must be >= {lo}, got {v}")
-    for c in cfg.corruptions:
-        if c not in CORRUPTIONS: raise ValueError(f"unknown --corruptions {c!r}; choose from {', '.join(CORRUPTIONS)}")
-    if cfg.test_set and not Path(cfg.test_set).exists(): raise FileNotFoundError(f'--test-set {cfg.test_set} does not exist')
-    return cfg
-
-# %% ../nbs/09_evaluate.ipynb #8ac20a0f
-def load_test_set(cfg: EvaluateConfig, model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    "The evaluation tensors: cfg.test_set, or the dataset's test split (first cfg.n_test)."
-    if cfg.test_set:
-        t = torch.load(cfg.test_set, map_location='cpu', weights_only=True)
-        if not isinstance(t, dict) or not {'x', 'y'} <= set(t):
-            raise ValueError(f"--test-set {cfg.test_set} must hold a dict {{'x': images, 'y': labels}}")
-        x, y = to_float(t['x']).float(), t['y'].long()
-    else:
-        size = cfg.image_size or model.checkpoint_info.get('config', {}).get('image_size') or 16 \
-            if hasattr(model, 'checkpoint_info') else cfg.image_size or 16
-        _, te = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=int(size))
-        x, y = to_float(te.x), te.y
-    if x.min() < 0 or x.max() > 1: raise ValueError('test images must lie in [0, 1]')
-    return (x[:cfg.n_test], y[:cfg.n_test]) if cfg.n_test else (x, y)
-
-def _write_json(obj, path: Path):
-    "results.json atomically; on a full disk one line that says the attacks finished so far are kept."
-    write_json(obj, path, 'the results', 'The attacks finished before are kept in it: free some space and run the '
-               'same command with --resume to complete it.')
-
-RESULT_KEYS = ('classifier', 'dataset', 'eps', 'n_test', 'accuracy', 'attacks', 'sanity', 'sanity_passed', 'cifar10c',
-               'settings', 'complete')
-# settings a resumed evaluation may change (they do not change the numbers already there)
-EVAL_RESUMABLE = ('attacks', 'sanity', 'cifar10c', 'device', 'download', 'batch_size', 'data_root', 'corruptions')
-
-@writes_run_dir
-def run_evaluate(cfg: EvaluateConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "The `amoc-nb evaluate` command: attacks, sanity checks, CIFAR-10-C -> `out`/results.json (+ config.json)."
-    validate_evaluate(cfg)
-    out, device = Path(out), resolve_device(cfg.device)
-    rpath = out/'results.json'
-    prev = None
-    if rpath.exists():
-        if not resume: raise RunExists(f'{out} already holds results.json: add --resume to complete it, or choose another --out')
-        try: prev = json.loads(rpath.read_text())
-        except ValueError: prev = None
-        if not isinstance(prev, dict) or not isinstance(prev.get('settings'), dict):
-            raise CheckpointError(f'{rpath} is damaged (not the results of `amoc-nb evaluate`): delete it and run '
-                                  f'the same command to evaluate from the start')
-        diff = config_diff(config_from_dict(EvaluateConfig, prev['settings']), cfg, ignore=EVAL_RESUMABLE)
-        if diff: raise ValueError(f'--resume: the settings differ from {rpath} in ' + '; '.join(diff) + '; use another --out')
-    model = load_classifier(cfg.classifier).to(device)         # errors (wrong kind, missing) before anything is written
-    attacks = [a for a in cfg.attacks if a != 'cifar10c']
-    do_c10c = cfg.cifar10c or 'cifar10c' in cfg.attacks
-    if do_c10c: cifar10c_labels(cfg.data_root) if not cfg.download else download_cifar10c(cfg.data_root)
-    need_x = bool(attacks) or cfg.sanity
-    trained_on = model.checkpoint_info['config'].get('dataset') or model.checkpoint_info['meta'].get('dataset')
-    if need_x and not cfg.test_set and trained_on and trained_on != cfg.dataset:
-        raise ValueError(f'the classifier was trained on {trained_on}, but --dataset is {cfg.dataset}: '
-                         f'add --dataset {trained_on}')
-    x, y = load_test_set(cfg, model) if need_x else (torch.zeros(0), torch.zeros(0))
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out)
-    res = prev or dict(classifier=str(Path(cfg.classifier).resolve()), dataset=cfg.dataset, eps=cfg.eps, n_test=len(x),
-                       accuracy={}, attacks={}, sanity=None, sanity_passed=None, cifar10c=None)
-    res.update(settings=config_to_dict(cfg), complete=False, device=str(device), torch=torch.__version__,
-               classifier_bn=model.checkpoint_info['bn'])
-    _write_json(res, rpath)
-    suite = attack_suite(cfg.eps, tuple(x.shape[1:])) if need_x else {}
-    for name in attacks:
-        if name in res['accuracy']: continue
-        details = {}
-        res['accuracy'].update(evaluate_classifier(model, x, y, [name], cfg.eps, cfg.batch_size, device, suite,
-                                                   cfg.seed, progress, details))
-        res['attacks'].update(details)
-        if progress: tqdm.write(f"{name}: {res['accuracy'][name]:.4f}  ({details[name]['attack']})")
-        _write_json(res, rpath)
-    if cfg.sanity and res.get('sanity') is None:
-        n = min(cfg.sanity_n, len(x))
-        res['sanity'] = sanity_checks(model, x[:n].to(device), y[:n].to(device), cfg.eps, steps=cfg.sanity_steps,
-                                      batch_size=cfg.batch_size, seed=cfg.seed)
-        res['sanity_passed'] = all(c['passed'] for c in res['sanity'].values())
-        if progress: tqdm.write(sanity_summary(res['sanity']))
-        if not res['sanity_passed']: tqdm.write('WARNING: a sanity check failed - treat the robust accuracies with suspicion')
-        _write_json(res, rpath)
-    if do_c10c and res.get('cifar10c') is None:
-        res['cifar10c'] = cifar10c_accuracy(model, cfg.data_root, cfg.corruptions, n_per_severity=cfg.n_cifar10c,
-                                            batch_size=cfg.batch_size, device=device, progress=progress)
-        res['accuracy']['cifar10c'] = res['cifar10c']['mean']
-        plot_cifar10c(res['cifar10c'], out/'cifar10c.png')
-    res['complete'] = True
-    _write_json(res, rpath)
-    return out
+def __getattr__(name):
+    "The evaluate command's settings and driver are the engine's (lesson 43: `amoc_nb.pipeline` imports this module)."
+    if name in _ENGINE:
+        from amoc_nb import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

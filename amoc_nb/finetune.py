@@ -16,80 +16,18 @@ import torch.nn.functional as F
 from .data import DATASETS, ImageSet, load_dataset
 from .models import ARCHS, Classifier, make_encoder
 from .attacks import attack_mode
-from .pretrain import load_encoder
 from .runs import writes_run_dir
-from .linear_eval import (BN_CHOICES, LossFn, pgd_ce, fit_classifier, finish_run, check_common, resolve_bn,
-                                 encoder_info, _pretrain_config)
+from .linear_eval import BN_CHOICES, LossFn, pgd_ce, fit_classifier, resolve_bn
+# the settings, and the pre-trained encoder: defined in the engine, lessons 41 and 42
+from .configs import (FINETUNE_LOSSES, SMALL_FINETUNE_DEFAULTS, FinetuneConfig, finetune_config_for,
+                             validate_finetune, check_common, _pretrain_config)
+from .checkpoints import load_encoder, encoder_info
+_all_ = ['FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'FinetuneConfig', 'finetune_config_for', 'validate_finetune',
+         'run_finetune']
 
 # %% auto #0
-__all__ = ['FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'FinetuneConfig', 'finetune_config_for', 'validate_finetune',
-           'trades_loss', 'adversarial_loss', 'split_train', 'adversarial_train', 'initial_classifier', 'run_finetune']
-
-# %% ../nbs/08_finetune.ipynb #2cc329d6
-FINETUNE_LOSSES = ('ce', 'trades')
-
-@dataclass
-class FinetuneConfig:
-    "Adversarial fine-tuning (eq. 3.6) settings; defaults are the paper's CIFAR-10 recipe."
-    encoder: str = ''              # pre-training run directory; '' = random initialisation (supervised AdvTraining)
-    dataset: str = 'cifar10'
-    loss: str = 'ce'               # 'ce': PGD adversarial training (eq. 3.6); 'trades': TRADES (authors' later recipe)
-    bn: str = 'adv'                # encoder BN branch: 'adv' (paper), 'clean', or 'auto' (lesson 07's rule)
-    arch: str = 'resnet18'         # random initialisation only (a pre-trained encoder brings its own)
-    width: int = 32                # small_cnn, random initialisation only
-    epochs: int = 40
-    batch_size: int = 128
-    lr: float = 0.1
-    sgd_momentum: float = 0.9
-    milestones: tuple = (30, 35)   # lr x0.1 at these epochs (TRADES recipe: 100 epochs, (40, 60))
-    weight_decay: float = 5e-4
-    eps: float = 8 / 255           # l_inf budget, training and test
-    alpha: float = 2 / 255         # training PGD step
-    attack_steps: int = 10         # training PGD steps (also the validation attack)
-    beta: float = 6.0              # TRADES trade-off
-    val_size: int = 0              # hold out this many training images to select the epoch (0: last epoch)
-    eval_alpha: float = 0.0031     # test PGD step (Table 2)
-    eval_steps: int = 20           # test PGD steps (Table 2)
-    n_test: int = 0                # evaluate on the first n test images (0: all)
-    eval_batch_size: int = 512
-    padding: int = 4
-    flip: bool = True
-    image_size: int = 32           # digits / synthetic only
-    seed: int = 0
-    data_root: str = 'data'
-    download: bool = False
-    device: str = 'auto'
-    CHOICES: ClassVar[dict] = dict(loss=FINETUNE_LOSSES, bn=BN_CHOICES)
-    HELP: ClassVar[dict] = dict(encoder="pre-training run directory; omit for random initialisation",
-                                dataset="omitted: the pre-training run's dataset (cifar10 without --encoder)",
-                                loss='ce: PGD-10 adversarial training (paper); trades: TRADES (beta)',
-                                val_size='training images held out to pick the best epoch (never the test set)')
-
-SMALL_FINETUNE_DEFAULTS = dict(arch='small_cnn', epochs=15, milestones=(10, 13), eps=0.1, padding=1, flip=False,
-                               image_size=16)
-
-def finetune_config_for(dataset: str | None = None, **overrides) -> FinetuneConfig:
-    "The paper's recipe for cifar10, a short one for digits/synthetic, then `overrides`. No dataset: the encoder's."
-    pre = _pretrain_config(overrides.get('encoder'))
-    if dataset is None: dataset = pre.get('dataset') if pre.get('dataset') in DATASETS else 'cifar10'
-    base = {} if dataset == 'cifar10' else dict(SMALL_FINETUNE_DEFAULTS)
-    if dataset != 'cifar10' and 'image_size' in pre: base['image_size'] = pre['image_size']
-    cfg = {**base, 'dataset': dataset, **overrides}
-    if dataset != 'cifar10':
-        eps = cfg.get('eps', 0.1)
-        cfg.setdefault('alpha', eps / 4); cfg.setdefault('eval_alpha', eps / 4)
-    return FinetuneConfig(**cfg)
-
-def validate_finetune(cfg: FinetuneConfig) -> FinetuneConfig:
-    "Check every field; raise ValueError naming the flag at fault."
-    if cfg.dataset not in DATASETS: raise ValueError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    if cfg.loss not in FINETUNE_LOSSES: raise ValueError(f"--loss must be one of {', '.join(FINETUNE_LOSSES)}, got {cfg.loss!r}")
-    if cfg.bn not in BN_CHOICES: raise ValueError(f"--bn must be one of {', '.join(BN_CHOICES)}, got {cfg.bn!r}")
-    if cfg.arch not in ARCHS: raise ValueError(f"unknown --arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-    if cfg.beta < 0: raise ValueError(f'--beta must be >= 0, got {cfg.beta}')
-    if cfg.val_size < 0: raise ValueError(f'--val-size must be >= 0, got {cfg.val_size}')
-    check_common(cfg)
-    return cfg
+__all__ = ['trades_loss', 'adversarial_loss', 'split_train', 'adversarial_train', 'initial_classifier', 'FINETUNE_LOSSES',
+           'SMALL_FINETUNE_DEFAULTS', 'FinetuneConfig', 'finetune_config_for', 'validate_finetune', 'run_finetune']
 
 # %% ../nbs/08_finetune.ipynb #fcc8ee18
 def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, alpha: float = 2 / 255,
@@ -151,15 +89,9 @@ def initial_classifier(cfg: FinetuneConfig, n_classes: int) -> tuple[Classifier,
     return Classifier(enc, n_classes, bn=bn), {**info, 'bn': bn}
 
 # %% ../nbs/08_finetune.ipynb #4cefdc1c
-@writes_run_dir
-def run_finetune(cfg: FinetuneConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "Adversarial fine-tuning (eq. 3.6 / TRADES); writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
-    validate_finetune(cfg)
-    train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
-    torch.manual_seed(cfg.seed)                                   # a random initialisation is reproducible
-    clf, info = initial_classifier(cfg, train.n_classes)
-    clf, fit = adversarial_train(clf, train, cfg, out, resume=resume, progress=progress, kind='finetune',
-                                 desc=f"{info['variant'] or info['kind']} {cfg.loss}")
-    finish_run(clf, test, cfg, out, fit, progress, variant=info['variant'], init=info['kind'], loss=cfg.loss,
-               bn=info['bn'], encoder=str(cfg.encoder or ''), pretrain_epochs=info['epochs'])
-    return Path(out)
+def __getattr__(name):
+    "`finish_run` and `run_finetune` are the engine's (lesson 43, `amoc_nb.pipeline`, which imports this module)."
+    if name in ('finish_run', 'run_finetune'):
+        from amoc_nb import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

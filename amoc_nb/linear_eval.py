@@ -18,123 +18,30 @@ from .data import DATASETS, ImageSet, load_dataset, crop_flip, batch_indices, to
 from .models import Classifier, BN_MODES
 from .attacks import pgd_attack
 from .losses import get_variant
-from .pretrain import (CheckpointError, load_checkpoint, load_encoder, save_classifier, atomic_save, config_to_dict,
-                              save_config, append_metrics, read_metrics, prepare_run_dir, rng_state, set_rng_state,
-                              resolve_device)
-from .runs import (writes_run_dir, sync_metrics, end_epoch, write_json, intact_note, FiniteWatch,
-                          diverged_message, SaveFailed)
+from .runs import (CheckpointError, append_metrics, read_metrics, writes_run_dir, sync_metrics, end_epoch,
+                          write_json, intact_note, FiniteWatch, diverged_message, SaveFailed)
+# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
+from .configs import (LINEAR_MODES, BN_CHOICES, WEIGHT_DECAY, SMALL_LINEAR_DEFAULTS, SMALL_MODE_DEFAULTS,
+                             LinearEvalConfig, linear_eval_config_for, _pretrain_config, validate_linear, check_common,
+                             config_to_dict, save_config, resolve_device)
+from .checkpoints import (load_checkpoint, load_encoder, save_classifier, atomic_save, encoder_info, rng_state,
+                                 set_rng_state, prepare_run_dir, prepare_run, restore, classifier_state)
+_all_ = ['LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'LinearEvalConfig',
+         'linear_eval_config_for', 'validate_linear', 'check_common', 'encoder_info', 'finish_run', 'run_linear_eval']
 
 # %% auto #0
-__all__ = ['LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'LossFn',
-           'LinearEvalConfig', 'linear_eval_config_for', 'validate_linear', 'check_common', 'resolve_bn',
-           'encoder_info', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'multistep_lr', 'augmenter', 'accuracy',
-           'pgd_accuracy', 'fit_classifier', 'finish_run', 'run_linear_eval']
+__all__ = ['LossFn', 'resolve_bn', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'multistep_lr', 'augmenter', 'accuracy',
+           'pgd_accuracy', 'fit_classifier', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS',
+           'SMALL_MODE_DEFAULTS', 'LinearEvalConfig', 'linear_eval_config_for', 'validate_linear', 'check_common',
+           'encoder_info', 'finish_run', 'run_linear_eval']
 
 # %% ../nbs/07_linear_eval.ipynb #c6be33e1
-LINEAR_MODES = ('stdev', 'robev')
-BN_CHOICES = ('auto',) + BN_MODES
-WEIGHT_DECAY = dict(stdev=2e-4, robev=5e-4)
-
-@dataclass
-class LinearEvalConfig:
-    "Linear evaluation (eq. 3.5) settings; defaults are the authors' CIFAR-10 values (reference-spec.md)."
-    encoder: str = ''              # pre-training run directory (or its checkpoint.pt)
-    dataset: str = 'cifar10'
-    mode: str = 'stdev'            # 'stdev': clean training; 'robev': PGD training of the head
-    bn: str = 'auto'               # BN branch of the frozen encoder: 'auto' (the spec's rule), 'clean' or 'adv'
-    epochs: int = 25
-    batch_size: int = 128
-    lr: float = 0.1
-    sgd_momentum: float = 0.9
-    milestones: tuple = (15, 20)   # lr x0.1 at these epochs
-    weight_decay: float = None     # None: 2e-4 for stdev, 5e-4 for robev
-    eps: float = 8 / 255           # RobEv training budget (l_inf) and the test PGD budget
-    alpha: float = 2 / 255         # RobEv PGD step
-    attack_steps: int = 10         # RobEv PGD steps
-    eval_alpha: float = 0.0031     # test PGD step (Table 2)
-    eval_steps: int = 20           # test PGD steps (Table 2)
-    n_test: int = 0                # evaluate on the first n test images (0: all)
-    eval_batch_size: int = 512
-    padding: int = 4               # random-crop padding
-    flip: bool = True              # random horizontal flip
-    image_size: int = 32           # digits / synthetic only (CIFAR-10 is 32)
-    seed: int = 0
-    data_root: str = 'data'
-    download: bool = False
-    device: str = 'auto'
-    CHOICES: ClassVar[dict] = dict(mode=LINEAR_MODES, bn=BN_CHOICES)
-    HELP: ClassVar[dict] = dict(encoder='pre-training run directory (amoc-nb pretrain --out)',
-                                dataset="omitted: the pre-training run's dataset",
-                                mode='stdev: clean training of the head; robev: PGD-10 training of the head',
-                                bn="encoder BN branch; auto = adv, or clean for CCC/CAC/CCA/CAA")
-
-SMALL_LINEAR_DEFAULTS = dict(epochs=15, milestones=(9, 12), eps=0.1, padding=1, flip=False, image_size=16)
-SMALL_MODE_DEFAULTS = dict(stdev=dict(lr=1.0), robev=dict(lr=0.3, attack_steps=5, epochs=10, milestones=(6, 8)))  # measured
-
-def linear_eval_config_for(dataset: str | None = None, **overrides) -> LinearEvalConfig:
-    "Paper values for cifar10, short ones for digits/synthetic, then `overrides`. No dataset: the pre-training run's."
-    pre = _pretrain_config(overrides.get('encoder'))
-    if dataset is None: dataset = pre.get('dataset', 'cifar10') if pre.get('dataset') in DATASETS else 'cifar10'
-    mode = overrides.get('mode', 'stdev')
-    base = {} if dataset == 'cifar10' else {**SMALL_LINEAR_DEFAULTS, **SMALL_MODE_DEFAULTS.get(mode, {})}
-    if dataset != 'cifar10' and 'image_size' in pre: base['image_size'] = pre['image_size']
-    cfg = {**base, 'dataset': dataset, **overrides}
-    if dataset != 'cifar10':                             # steps scale with the budget
-        eps = cfg.get('eps', 0.1)
-        cfg.setdefault('alpha', eps / 4); cfg.setdefault('eval_alpha', eps / 4)
-    if cfg.get('weight_decay') is None: cfg['weight_decay'] = WEIGHT_DECAY.get(cfg.get('mode', 'stdev'))
-    return LinearEvalConfig(**cfg)
-
-def _pretrain_config(path) -> dict:
-    "The config of the pre-training run at `path` (a run directory or checkpoint file), or {} if there is none."
-    if not path: return {}
-    p = Path(path)
-    f = p/'config.json' if p.is_dir() else p.parent/'config.json'
-    try: return json.loads(f.read_text())
-    except (OSError, ValueError): return {}
-
-# %% ../nbs/07_linear_eval.ipynb #b2e20af6
-def validate_linear(cfg: LinearEvalConfig) -> LinearEvalConfig:
-    "Check every field of a LinearEvalConfig; raise ValueError naming the flag at fault."
-    if not cfg.encoder: raise ValueError('--encoder is required: the run directory of `amoc-nb pretrain`')
-    if cfg.dataset not in DATASETS: raise ValueError(f"unknown --dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    if cfg.mode not in LINEAR_MODES: raise ValueError(f"--mode must be one of {', '.join(LINEAR_MODES)}, got {cfg.mode!r}")
-    if cfg.bn not in BN_CHOICES: raise ValueError(f"--bn must be one of {', '.join(BN_CHOICES)}, got {cfg.bn!r}")
-    check_common(cfg)
-    return cfg
-
-def check_common(cfg) -> None:
-    "Checks shared by linear evaluation and fine-tuning (the training loop's fields)."
-    if cfg.epochs < 1: raise ValueError(f'--epochs must be >= 1, got {cfg.epochs}')
-    if cfg.batch_size < 1: raise ValueError(f'--batch-size must be >= 1, got {cfg.batch_size}')
-    if cfg.lr <= 0: raise ValueError(f'--lr must be > 0, got {cfg.lr}')
-    if cfg.weight_decay is None or cfg.weight_decay < 0:
-        raise ValueError(f'--weight-decay must be >= 0, got {cfg.weight_decay}')
-    if list(cfg.milestones) != sorted(cfg.milestones): raise ValueError(f'--milestones must increase, got {cfg.milestones}')
-    for f in ('eps', 'alpha', 'eval_alpha'):
-        if getattr(cfg, f) < 0: raise ValueError(f"--{f.replace('_', '-')} must be >= 0, got {getattr(cfg, f)}")
-    for f in ('attack_steps', 'eval_steps', 'n_test', 'padding'):
-        if getattr(cfg, f) < 0: raise ValueError(f"--{f.replace('_', '-')} must be >= 0, got {getattr(cfg, f)}")
-
-# %% ../nbs/07_linear_eval.ipynb #5e9c9f31
 def resolve_bn(bn: str, variant: str | None) -> str:
     "The BN branch to evaluate with: `bn` itself, or for 'auto' BN_adv unless the variant's query never saw delta."
     if bn in BN_MODES: return bn
     if bn != 'auto': raise ValueError(f"--bn must be one of {', '.join(BN_CHOICES)}, got {bn!r}")
     if variant is None: return 'adv'
     return get_variant(variant).query_bn
-
-def encoder_info(path) -> dict:
-    "kind, variant, dataset and image size of the pre-training run at `path` (raises CheckpointError if it is none)."
-    p = Path(path)
-    if not p.exists(): raise CheckpointError(f'--encoder {path} does not exist: give the run directory of `amoc-nb pretrain`')
-    ck = load_checkpoint(p)
-    if ck['kind'] not in ('amoc-pretrain', 'acl-pretrain'):
-        raise CheckpointError(f"--encoder {path} holds a {ck['kind']!r} checkpoint, not a pre-trained encoder: give the "
-                              f"run directory of `amoc-nb pretrain` (a classifier is evaluated with `amoc-nb evaluate`)")
-    c = ck.get('config', {})
-    return dict(kind=ck['kind'], variant=c.get('variant') if ck['kind'] == 'amoc-pretrain' else None,
-                dataset=c.get('dataset'), image_size=c.get('image_size'), epochs=ck.get('epoch'))
 
 # %% ../nbs/07_linear_eval.ipynb #133512fc
 def frozen_classifier(encoder: nn.Module, n_classes: int, bn: str) -> Classifier:
@@ -207,8 +114,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     seed, device (and eps, alpha, attack_steps if `val` is given). Returns (clf with the final or the best-on-`val`
     weights, info)."""
     out, device = Path(out), resolve_device(cfg.device)
-    ck = prepare_run_dir(cfg, out, resume, kind)              # refuses to overwrite a run; checks a resumed config
-    history = sync_metrics(out, ck)                           # metrics.jsonl as the checkpoint knows it
+    ck, history = prepare_run(cfg, out, resume, kind)         # refuses to overwrite a run; checks a resumed config
     clf.to(device)
     params = list(params)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
@@ -218,10 +124,8 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     torch.manual_seed(cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
-    start, best = 0, None
-    if ck is not None:
-        clf.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        set_rng_state(ck['rng'], data_gen); start, best = ck['epoch'], ck.get('best')
+    start = restore(ck, clf, opt, data_gen)                   # 0, or the epoch a resumed run reached (lesson 42)
+    best = ck.get('best') if ck else None                     # the best epoch on `val` so far
     save_config(cfg, out)
     t_start = time.time()
     for epoch in tqdm(range(start, cfg.epochs), desc=desc, disable=not progress, initial=start, total=cfg.epochs):
@@ -249,9 +153,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             score = row['val_clean'] if select == 'clean' else row['val_pgd']
             if best is None or score > best['score']:
                 best = dict(epoch=epoch + 1, score=score, model={k: v.clone() for k, v in clf.state_dict().items()})
-        end_epoch(out, dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=clf.encoder.spec,
-                            n_classes=clf.fc.out_features, bn=clf.bn, model=clf.state_dict(), optimizer=opt.state_dict(),
-                            rng=rng_state(data_gen), best=best), row, history)     # checkpoint, then metrics line
+        end_epoch(out, classifier_state(kind, epoch, cfg, clf, opt, data_gen, best), row, history)   # checkpoint, then metrics
         if progress: tqdm.write(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} train acc "
                                 f"{row['train_acc']:.3f}" + (f" val pgd {row['val_pgd']:.3f}" if val is not None else ''))
     if best is not None: clf.load_state_dict(best['model'])
@@ -260,40 +162,9 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
                      train_seconds=time.time() - t_start)
 
 # %% ../nbs/07_linear_eval.ipynb #7783fb6f
-def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: bool = True, **meta) -> dict:
-    "Save `out`/classifier.pt and write `out`/results.json with clean and PGD test accuracy (fp32, eval mode)."
-    out = Path(out)
-    clf = clf.float().eval()
-    x, y = (test.x[:cfg.n_test], test.y[:cfg.n_test]) if cfg.n_test else (test.x, test.y)
-    try: save_classifier(clf, out/'classifier.pt', config=config_to_dict(cfg), dataset=cfg.dataset, **meta)
-    except SaveFailed as e: raise SaveFailed(f"{e} {intact_note(info['epochs'])}") from None
-    t0 = time.time()
-    torch.manual_seed(cfg.seed)                                   # the attack's random start is reproducible
-    clean = accuracy(clf, x, y, cfg.eval_batch_size, progress, 'test clean')
-    robust = pgd_accuracy(clf, x, y, cfg.eps, cfg.eval_alpha, cfg.eval_steps, cfg.eval_batch_size, progress,
-                          f'test PGD-{cfg.eval_steps}')
-    res = dict(**meta, dataset=cfg.dataset, n_test=len(x), clean=clean, **{f'pgd{cfg.eval_steps}': robust}, robust=robust,
-               attack=dict(name='pgd', norm='linf', eps=cfg.eps, alpha=cfg.eval_alpha, steps=cfg.eval_steps,
-                           rand_init=True),
-               classifier='classifier.pt', eval_seconds=time.time() - t0, **info)
-    write_json(res, out/'results.json', 'the results', intact_note(info['epochs']))
-    return res
-
-# %% ../nbs/07_linear_eval.ipynb #ff05d79c
-@writes_run_dir
-def run_linear_eval(cfg: LinearEvalConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "StdEv or RobEv of a pre-trained encoder (eq. 3.5); writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
-    validate_linear(cfg)
-    info = encoder_info(cfg.encoder)
-    bn = resolve_bn(cfg.bn, info['variant'])
-    prepare_run_dir(cfg, out, resume, 'linear-eval')              # fail early, before loading data
-    train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
-    if info['dataset'] and info['dataset'] != cfg.dataset and progress:
-        tqdm.write(f"note: the encoder was pre-trained on {info['dataset']}, evaluated here on {cfg.dataset}")
-    clf = frozen_classifier(load_encoder(cfg.encoder), train.n_classes, bn)
-    loss_fn = clean_ce if cfg.mode == 'stdev' else pgd_ce(cfg.eps, cfg.alpha, cfg.attack_steps)
-    clf, fit = fit_classifier(clf, train, cfg, out, loss_fn, clf.fc.parameters(), 'linear-eval', resume=resume,
-                              train_mode=False, progress=progress, desc=f"{info['variant'] or info['kind']} {cfg.mode}")
-    finish_run(clf, test, cfg, out, fit, progress, variant=info['variant'], mode=cfg.mode, bn=bn,
-               encoder=str(cfg.encoder), pretrain_epochs=info['epochs'])
-    return Path(out)
+def __getattr__(name):
+    "`finish_run` and `run_linear_eval` are the engine's (lesson 43, `amoc_nb.pipeline`, which imports this module)."
+    if name in ('finish_run', 'run_linear_eval'):
+        from amoc_nb import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

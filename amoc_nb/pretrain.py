@@ -25,106 +25,25 @@ from .losses import (Variant, get_variant, ALL_VARIANTS, info_nce, amoc_loss, ad
 from .runs import (CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, write_json,
                           append_metrics, read_metrics, sync_metrics, end_epoch, writes_run_dir, FiniteWatch,
                           CollapseWatch, diverged_message)
+# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
+from .configs import (AMP_MODES, PretrainConfig, SMALL_DEFAULTS, RESUMABLE_CHANGES, config_for, validate,
+                             config_to_dict, config_from_dict, config_diff, save_config, resolve_device, use_amp,
+                             speed_setup, to_device_batch)
+from .checkpoints import (atomic_save, load_checkpoint, save_classifier, build_classifier, load_encoder,
+                                 rng_state, set_rng_state, prepare_run_dir, prepare_run, restore, epoch_state,
+                                 save_epoch_checkpoint)
+_all_ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'atomic_save',
+         'load_checkpoint', 'save_classifier', 'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff',
+         'save_config', 'rng_state', 'set_rng_state', 'resolve_device', 'use_amp', 'speed_setup', 'to_device_batch',
+         'RunExists', 'prepare_run_dir', 'epoch_state', 'save_epoch_checkpoint', 'load_encoder']
 
 # %% auto #0
-__all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'AMOC', 'StepSettings',
-           'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'atomic_save', 'load_checkpoint', 'save_classifier',
-           'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'rng_state',
-           'set_rng_state', 'resolve_device', 'build', 'step_settings', 'use_amp', 'speed_setup', 'to_device_batch',
-           'make_views', 'RunExists', 'prepare_run_dir', 'pretrain', 'epoch_state', 'save_epoch_checkpoint',
-           'epoch_metrics', 'load_encoder']
-
-# %% ../nbs/06_pretrain.ipynb #92fac8d2
-AMP_MODES = ('auto', 'bf16', 'off')   # bf16 autocast of the training step: 'auto' turns it on on CUDA
-
-@dataclass
-class PretrainConfig:
-    "AMOC pre-training settings; defaults are the authors' CIFAR-10 values (reference-spec.md)."
-    dataset: str = 'cifar10'
-    variant: str = 'ACC'           # one of Table 1's seven, or CAA (what Table 6's "CCA" row ran)
-    epochs: int = 200
-    seed: int = 0
-    arch: str = 'resnet18'
-    width: int = 32                # small_cnn only
-    image_size: int = 32           # digits / synthetic only (CIFAR-10 is 32)
-    batch_size: int = 256
-    bank_size: int = 32768         # each of M_clean and M_adv
-    feat_dim: int = 128
-    T: float = 0.2                 # temperature, eq. 3.1
-    m: float = 0.999               # momentum, eq. 3.2
-    lam: float = 0.5               # lambda, eq. 3.4
-    lr: float = 0.1
-    sgd_momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 10
-    eps: float = 8 / 255           # l_inf budget of delta and delta'
-    alpha: float = 2 / 255         # PGD step size
-    attack_steps: int = 5
-    eps_warmup_epochs: float = 0   # ramp eps (and alpha) linearly from 0 over this many epochs
-    aca_plus: bool = False         # ACA+: write f_k(c(x)+delta; BN_adv) into M_adv (authors' code)
-    recipe: str = 'paper'          # 'paper' or 'code': sets the three switches below at once (lesson 05's table)
-    enqueue_order: str | None = None  # 'paper': negatives, then enqueue; 'code': enqueue first. None: the recipe's
-    attack_anchor: str | None = None  # a view not attacked is held at: 'train' its clean feature, 'eval' f(x+r). None: recipe's
-    attack_first: bool | None = None  # run the attack before the clean forward (authors' code). None: the recipe's
-    crop_scale: tuple = (0.2, 1.0)
-    flip: bool = True
-    data_root: str = 'data'
-    download: bool = False
-    device: str = 'auto'
-    amp: str = 'auto'              # 'bf16' autocast for the step (and its attack), 'off', or 'auto' (bf16 on CUDA)
-    channels_last: bool = True     # memory format on CUDA (ignored on CPU)
-    compile: bool = False          # torch.compile the networks (CUDA)
-    views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
-                                   # 'host': torchvision views image by image on the CPU (plain path, for comparison)
-    CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
-                                   attack_anchor=ATTACK_ANCHORS)
-    HELP: ClassVar[dict] = dict(
-        recipe="the step as the paper writes it, or as the authors' code runs it (sets the next three; lesson 05)",
-        enqueue_order="'code': enqueue the keys before the negatives are read",
-        attack_anchor="a view the attack does not move: 'train' its clean feature, 'eval' f(x + r) in eval mode",
-        attack_first='run the attack before the clean forward (needs --attack-anchor eval)')
-
-    def __post_init__(self):                  # a switch left at None takes the recipe's value
-        for k, v in RECIPES.get(self.recipe, {}).items():
-            if getattr(self, k) is None: setattr(self, k, v)
-
-SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.3, m=0.99,
-                      warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
-                      flip=False, epochs=50)   # m: about 10 steps an epoch, so the key encoder averages ~100 (lesson 02)
-# fields a resumed run may change: where it runs and how long it goes on
-RESUMABLE_CHANGES = ('epochs', 'device', 'download', 'data_root', 'amp', 'channels_last', 'compile')
-
-def config_for(dataset: str = 'cifar10', **overrides) -> PretrainConfig:
-    "The paper's settings for cifar10, the small CPU settings for digits/synthetic, then `overrides`."
-    base = {} if dataset == 'cifar10' else SMALL_DEFAULTS
-    return PretrainConfig(**{**base, 'dataset': dataset, **overrides})
-
-# %% ../nbs/06_pretrain.ipynb #957d80e1
-def validate(cfg: PretrainConfig) -> PretrainConfig:
-    "Check every field; raise ValueError naming the flag at fault."
-    if cfg.dataset not in DATASETS: raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
-    get_variant(cfg.variant)
-    if cfg.arch not in ARCHS: raise ValueError(f"unknown --arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-    if cfg.recipe not in RECIPES: raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {cfg.recipe!r}")
-    if cfg.attack_first and cfg.attack_anchor == 'train':
-        raise ValueError("--attack-first needs --attack-anchor eval: the 'train' anchor is the clean feature of the "
-                         "training forward, which runs after an attack that comes first")
-    if cfg.enqueue_order not in ENQUEUE_ORDERS:
-        raise ValueError(f"--enqueue-order must be one of {', '.join(ENQUEUE_ORDERS)}, got {cfg.enqueue_order!r}")
-    if cfg.eps < 0: raise ValueError(f'--eps must be >= 0, got {cfg.eps}')
-    if cfg.alpha < 0: raise ValueError(f'--alpha must be >= 0, got {cfg.alpha}')
-    check_lambda(cfg.lam)
-    if cfg.T <= 0: raise ValueError(f'--T (temperature) must be > 0, got {cfg.T}')
-    if not 0 <= cfg.m < 1: raise ValueError(f'--m (key-encoder momentum) must be in [0, 1), got {cfg.m}')
-    if cfg.epochs < 1: raise ValueError(f'--epochs must be >= 1, got {cfg.epochs}')
-    if cfg.batch_size < 2: raise ValueError(f'--batch-size must be >= 2, got {cfg.batch_size}')
-    if cfg.bank_size <= cfg.batch_size:
-        raise ValueError(f'--bank-size ({cfg.bank_size}) must be larger than --batch-size ({cfg.batch_size})')
-    if cfg.attack_steps < 0: raise ValueError(f'--attack-steps must be >= 0, got {cfg.attack_steps}')
-    if cfg.lr <= 0: raise ValueError(f'--lr must be > 0, got {cfg.lr}')
-    for name, ok in PretrainConfig.CHOICES.items():
-        if getattr(cfg, name) not in ok: raise ValueError(f"--{name} must be one of {', '.join(ok)}, got {getattr(cfg, name)!r}")
-    return cfg
+__all__ = ['AMOC', 'StepSettings', 'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'build', 'step_settings', 'make_views', 'pretrain',
+           'epoch_metrics', 'AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for',
+           'validate', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'config_to_dict',
+           'config_from_dict', 'config_diff', 'save_config', 'rng_state', 'set_rng_state', 'resolve_device', 'use_amp',
+           'speed_setup', 'to_device_batch', 'RunExists', 'prepare_run_dir', 'epoch_state', 'save_epoch_checkpoint',
+           'load_encoder']
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
 class AMOC(nn.Module):
@@ -214,71 +133,6 @@ def eps_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> tuple[float,
     return cfg.eps * f, cfg.alpha * f
 
 # %% ../nbs/06_pretrain.ipynb #586f4250
-def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True, intact: str = '') -> Path:
-    """torch.save to a temporary file, fsync, then atomically rename over `path` (the old file stays as *.prev.pt);
-    `runs.SaveFailed` with one clear line (temporary file removed) if the disk is full or read-only (lesson 40)."""
-    return save_checkpoint(obj, path, keep_prev, intact)
-
-def load_checkpoint(path: str | os.PathLike, kind: str | None = None, map_location='cpu') -> dict:
-    "Load a checkpoint written by amoc_nb; clear errors for a missing, corrupt, truncated or wrong-kind file."
-    path = Path(path)
-    if path.is_dir(): path = path/'checkpoint.pt'
-    if not path.exists():
-        prev = path.with_suffix('.prev.pt')
-        hint = f' The previous checkpoint {prev} exists: rename it to {path.name} to resume from it.' if prev.exists() else ''
-        raise CheckpointError(f'no checkpoint at {path}.{hint}')
-    return load_checkpoint_file(path, kind, map_location)     # every record's CRC checked, then torch.load
-
-# %% ../nbs/06_pretrain.ipynb #e2a55331
-def save_classifier(clf: nn.Module, path: str | os.PathLike, config: dict | None = None, **meta) -> Path:
-    "Save a `models.Classifier` atomically in the format `load_classifier` reads."
-    return atomic_save(dict(kind='classifier', format=1, encoder_spec=clf.encoder.spec, n_classes=clf.fc.out_features,
-                            bn=clf.bn, model=clf.state_dict(), config=config or {}, meta=meta), path, keep_prev=False)
-
-def build_classifier(ck: dict) -> nn.Module:
-    "A `models.Classifier` rebuilt from a classifier checkpoint dict (weights loaded, eval mode)."
-    from amoc_nb.models import Classifier
-    clf = Classifier(make_encoder(**ck['encoder_spec']), ck['n_classes'], bn=ck['bn'])
-    clf.load_state_dict(ck['model'])
-    return clf.eval()
-
-# %% ../nbs/06_pretrain.ipynb #7ac38973
-def config_to_dict(cfg) -> dict: return json.loads(json.dumps(asdict(cfg)))
-
-def config_from_dict(cls, d: dict):
-    "Rebuild a config dataclass from its JSON dict (lists back to tuples, unknown keys rejected)."
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(d) - set(names)
-    if unknown: raise ValueError(f'unknown config fields {sorted(unknown)} for {cls.__name__}')
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-def config_diff(a, b, ignore=()) -> list[str]:
-    "Fields whose values differ between two configs (as 'name: old -> new')."
-    da, db = config_to_dict(a), config_to_dict(b)
-    return [f'{k}: {da.get(k)!r} -> {db.get(k)!r}' for k in sorted(set(da) | set(db))
-            if k not in ignore and da.get(k) != db.get(k)]
-
-def save_config(cfg, run_dir) -> None:
-    "`run_dir`/config.json, atomically (`append_metrics` and `read_metrics` come from lesson 40, `amoc_nb.runs`)."
-    write_json(config_to_dict(cfg), Path(run_dir)/'config.json', 'the settings')
-
-# %% ../nbs/06_pretrain.ipynb #1df45f48
-def rng_state(data_gen: torch.Generator) -> dict:
-    s = {'torch': torch.get_rng_state(), 'data': data_gen.get_state()}
-    if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
-    return s
-
-def set_rng_state(s: dict, data_gen: torch.Generator) -> None:
-    torch.set_rng_state(s['torch']); data_gen.set_state(s['data'])
-    if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
-
-def resolve_device(device: str = 'auto') -> torch.device:
-    if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    if device.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError('--device cuda was asked for, but no CUDA GPU is available; use --device cpu')
-    return torch.device(device)
-
-# %% ../nbs/06_pretrain.ipynb #20232acd
 def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.Module | HostViews]:
     "The model (with banks), optimiser and view augmentation for `cfg` (kornia, or per-image torchvision if views='host')."
     mean, std = ((0.5,) * 3, (0.5,) * 3) if cfg.dataset != 'cifar10' else (None, None)
@@ -293,44 +147,10 @@ def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = Fal
     return StepSettings(get_variant(cfg.variant), cfg.T, cfg.m, cfg.lam, eps, alpha, cfg.attack_steps, cfg.aca_plus,
                         cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp)
 
-def use_amp(cfg, device) -> bool:
-    "bf16 autocast: asked for, or 'auto' on CUDA."
-    return cfg.amp == 'bf16' or (cfg.amp == 'auto' and device.type == 'cuda')
-
-def speed_setup(model: nn.Module, cfg, device) -> nn.Module:
-    "The CUDA fast path: cudnn autotuning, channels_last memory format, optional torch.compile (in place)."
-    if device.type != 'cuda': return model
-    torch.backends.cudnn.benchmark = True
-    if cfg.channels_last: model.to(memory_format=torch.channels_last)
-    if cfg.compile:
-        for name in ('q', 'k'):                                     # the query and (if any) key networks
-            if hasattr(model, name): getattr(model, name).compile()
-    return model
-
-def to_device_batch(x: torch.Tensor, cfg, device) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if device.type == 'cuda' and cfg.channels_last else x
-
 def make_views(aug, x: torch.Tensor, cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
     "(c(x), c'(x)) of a uint8 batch, ready for the step: kornia on the device, or (HostViews) per image on the host."
     views = aug(x.cpu()) if isinstance(aug, HostViews) else two_views(aug, x)
     return tuple(to_device_batch(v.to(device, non_blocking=True), cfg, device) for v in views)
-
-class RunExists(FileExistsError): pass
-
-def prepare_run_dir(cfg, out, resume: bool, kind: str) -> dict | None:
-    "Check `out` for an existing run: refuse to overwrite one, or load its checkpoint to resume (config must match)."
-    out = Path(out)
-    has_ckpt = (out/'checkpoint.pt').exists() or (out/'checkpoint.prev.pt').exists()
-    if not resume:
-        if has_ckpt: raise RunExists(f'{out} already holds a run: add --resume to continue it, or choose another --out')
-        return None
-    if not has_ckpt: return None                   # nothing to resume yet: start from scratch
-    ck = load_checkpoint(out, kind=kind)
-    saved = config_from_dict(type(cfg), ck['config'])
-    diff = config_diff(saved, cfg, ignore=RESUMABLE_CHANGES)
-    if diff: raise ValueError(f'--resume: the settings differ from the saved run in {out}: ' + '; '.join(diff) +
-                              '. Use the saved settings, or start a new run with another --out')
-    return ck
 
 @writes_run_dir
 def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
@@ -341,17 +161,13 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
         return pretrain_distributed(cfg, out, resume, progress)
     validate(cfg)
     out, device = Path(out), resolve_device(cfg.device)
-    ck = prepare_run_dir(cfg, out, resume, 'amoc-pretrain')
-    history = sync_metrics(out, ck)                                      # metrics.jsonl as the checkpoint knows it
+    ck, history = prepare_run(cfg, out, resume, 'amoc-pretrain')          # None and [] unless resumed (lesson 42)
     train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     x_train = train.x.to(device)                                         # uint8 on the device
     torch.manual_seed(cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
     model, opt, aug = build(cfg, device)
-    start = 0
-    if ck is not None:
-        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        set_rng_state(ck['rng'], data_gen); start = ck['epoch']
+    start = restore(ck, model, opt, data_gen)                            # 0, or the epoch a resumed run reached
     save_config(cfg, out)
     speed_setup(model, cfg, device)
     amp = use_amp(cfg, device)
@@ -380,16 +196,6 @@ def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, 
     if (warning := collapse.finish()): print(warning, file=sys.stderr)
     return out
 
-def epoch_state(kind: str, epoch: int, step: int, cfg, model: nn.Module, opt, data_gen) -> dict:
-    "Everything a contrastive pre-training run needs to resume after `epoch` (0-based), as a checkpoint dict."
-    return dict(kind=kind, format=1, epoch=epoch + 1, config=config_to_dict(cfg), encoder_spec=model.encoder.spec,
-                model=model.state_dict(), optimizer=opt.state_dict(), scheduler=dict(step=step + 1),
-                rng=rng_state(data_gen))
-
-def save_epoch_checkpoint(kind: str, out, epoch: int, step: int, cfg, model: nn.Module, opt, data_gen) -> Path:
-    "`epoch_state`, written atomically to `out`/checkpoint.pt."
-    return atomic_save(epoch_state(kind, epoch, step, cfg, model, opt, data_gen), Path(out)/'checkpoint.pt')
-
 def epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, seconds) -> dict:
     "One metrics.jsonl row: mean loss terms, lr, eps, speed and both banks' statistics on the last batch."
     with torch.no_grad():
@@ -402,15 +208,3 @@ def epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, seconds) -> di
         with torch.no_grad():              # (1/K) sum_n exp(q.n/T): InfoNCE's negative term per key (Remark 1, lesson 21)
             row[f'bank_{b}_denom'] = float(torch.exp(q @ model.banks[b].keys.t() / cfg.T).mean())
     return row
-
-# %% ../nbs/06_pretrain.ipynb #2e842433
-def load_encoder(path: str | os.PathLike, map_location='cpu') -> nn.Module:
-    "The query encoder f_q of a pre-training run directory or checkpoint (projection head dropped)."
-    ck = load_checkpoint(path, map_location=map_location)
-    if ck['kind'] not in ('amoc-pretrain', 'acl-pretrain'):
-        raise CheckpointError(f"{path} holds a {ck['kind']!r} checkpoint, not a pre-trained encoder "
-                              f"(expected the run directory of `amoc-nb pretrain`)")
-    enc = make_encoder(**ck['encoder_spec'])
-    prefix = 'q.encoder.'
-    enc.load_state_dict({k[len(prefix):]: v for k, v in ck['model'].items() if k.startswith(prefix)})
-    return enc
