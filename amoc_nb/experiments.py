@@ -395,8 +395,8 @@ def report_md(res: dict, cfg: DemoConfig) -> str:
                         '(the paper: 77.5-82.0%).' if cleans[lo] > 0.8 else 'not all are above 80%.'))
     if 'ACA' in v:
         lines.append('- ACA ran as ' + ("ACA+ (the authors' code: M_adv receives f_k(c(x)+delta; BN_adv)). The literal ACA "
-                     "of Table 1 never writes M_adv (Remark 1); on digits it learned no robustness in our runs - "
-                     "`--no-aca-plus` reproduces that." if cfg.aca_plus else
+                     "of Table 1 never writes M_adv (Remark 1); on digits it is less robust than ACA+ (lesson 21) - "
+                     "`--no-aca-plus` runs it." if cfg.aca_plus else
                      "written in Table 1: M_adv is never written and keeps its random initial keys (Remark 1)."))
     rob = {n: row.get('robev', {}).get('pgd20') for n, row in v.items()}
     if rob.get('CCC') is not None and any(rob.get(n) is not None for n in ('ACC', 'ACA')):
@@ -476,21 +476,23 @@ def learning_md(res: dict) -> list[str]:
 
 def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
     "learning.png, loss_curves.png, accuracy.png and tsne.png in `out`."
-    runs = {v: out/'pretrain'/v for v in cfg.variants}
+    shown = lambda v: 'ACA+' if v == 'ACA' and cfg.aca_plus else v    # the figures name ACA as run (viz.label)
+    runs = {shown(v): out/'pretrain'/v for v in cfg.variants}
     write_figure(viz.plot_learning(runs), out/'learning.png', intact=_INTACT)        # atomically (lesson 40)
     write_figure(viz.plot_loss_curves(runs), out/'loss_curves.png', intact=_INTACT)
-    write_figure(viz.plot_accuracy_bars(res, paper=viz.PAPER_TABLE6 if cfg.dataset != 'cifar10' or
+    write_figure(viz.plot_accuracy_bars(dict(res, variants={shown(v): r for v, r in res['variants'].items()}), paper=viz.PAPER_TABLE6 if cfg.dataset != 'cifar10' or
                                         cfg.preset == 'table6' else None), out/'accuracy.png', intact=_INTACT)
     figs = ['learning.png', 'loss_curves.png', 'accuracy.png']
     if cfg.tsne_n and 'stdev' in cfg.evals:
         n = min(cfg.tsne_n, len(x))
-        clfs = {v: load_classifier(out/'stdev'/v/'classifier.pt') for v in cfg.variants}
+        clfs = {shown(v): load_classifier(out/'stdev'/v/'classifier.pt') for v in cfg.variants}
         eps = cfg.eps
         from amoc_nb.attacks import pgd_attack
         torch.manual_seed(cfg.seed)
         adv = {v: pgd_attack(c, x[:n], y[:n], eps, eps / 4, 20) for v, c in clfs.items()}
+        with torch.no_grad(): pred = {v: c(adv[v]).argmax(1) for v, c in clfs.items()}   # the probe's errors, ringed
         write_figure(viz.plot_tsne({v: c.encoder for v, c in clfs.items()}, x[:n], y[:n], adv,
-                                   bn={v: c.bn for v, c in clfs.items()},
+                                   bn={v: c.bn for v, c in clfs.items()}, pred_by_variant=pred,
                                    attack_name=f'PGD-20 (eps {eps:.3g}, vs. the StdEv head)'), out/'tsne.png', intact=_INTACT)
         figs.append('tsne.png')
     return figs

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_viz.ipynb #fcf8eb47
 from __future__ import annotations
-import json, os
+import json, os, re
 from pathlib import Path
 from typing import Callable
 
@@ -15,6 +15,8 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.collections import PolyCollection
 
 from .data import to_float
 from .models import bn_mode, get_bn_mode
@@ -23,12 +25,13 @@ from .losses import ALL_VARIANTS
 from .pretrain import load_checkpoint, read_metrics
 
 # %% auto #0
-__all__ = ['TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS', 'BANK_COLORS',
-           'SIM_SERIES', 'save_figure', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
+__all__ = ['VARIANT_LABELS', 'TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS',
+           'EVAL_SHORT', 'ALIAS_MARKS', 'ALIAS_NOTES', 'BANK_COLORS', 'SIM_SERIES', 'BANK_PAIR_COLORS', 'save_figure',
+           'label', 'legend_overlaps', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
            'plot_learning', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars', 'accuracy_frame',
            'plot_accuracy_heatmap', 'plot_seed_bars', 'features', 'feature_pgd', 'tsne_embed', 'plot_tsne',
-           'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity', 'plot_bank_distributions',
-           'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
+           'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity', 'plot_similarity_distributions',
+           'plot_bank_distributions', 'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
 
 # %% ../nbs/11_viz.ipynb #0ce000bb
 def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int = 110) -> plt.Figure:
@@ -39,17 +42,106 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int
     plt.close(fig)
     return fig
 
+VARIANT_LABELS = {'ACA': 'ACA (as written)'}   # ACA of Table 1, M_adv never written; 'ACA+': the authors' ACA_PLUS
+
+def label(name: str) -> str:
+    "How a figure names a run: 'ACA' is ACA as Table 1 writes it (Remark 1), 'ACA+' the version that writes M_adv."
+    return VARIANT_LABELS.get(str(name), str(name))
+
+_LONG_NUMBER = re.compile(r'(?<![\w.])\d+\.\d{4,}')
+
+def _texts(fig: plt.Figure) -> list[Text]:
+    "The texts a reader reads (titles, axis labels, legends, annotations, bar labels); tick labels are matplotlib's."
+    ts = list(fig.texts) + [t for lg in fig.legends for t in lg.get_texts()]
+    if getattr(fig, '_suptitle', None) is not None: ts.append(fig._suptitle)
+    for ax in fig.axes:
+        ts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        if ax.get_legend(): ts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
+    return [t for t in ts if t.get_visible() and t.get_text()]
+
+def _inside(box, xy: np.ndarray) -> np.ndarray:
+    "Which display points `xy` (n, 2) lie inside the bounding box `box`."
+    x0, y0, x1, y1 = box.extents
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+def _data_points(ax: plt.Axes) -> np.ndarray:
+    "Display coordinates of what `ax` draws as data: line vertices (segments sampled), scatter points, polygon vertices."
+    pts = [np.zeros((0, 2))]
+    for l in ax.get_lines():
+        if not l.get_visible() or len(l.get_xydata()) == 0: continue
+        xy = np.asarray(l.get_transform().transform(l.get_xydata()), float)
+        xy = xy[np.isfinite(xy).all(1)]
+        if len(xy) > 1 and l.get_linestyle() not in ('None', '', ' '):   # a line under the legend counts, not only its vertices
+            t = np.linspace(0, 1, 16)[:, None, None]
+            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
+        pts.append(xy)
+    for c in ax.collections:
+        if not c.get_visible(): continue
+        if len(c.get_offsets()) and not isinstance(c, PolyCollection):   # scatter points
+            pts.append(np.asarray(c.get_offset_transform().transform(c.get_offsets()), float))
+        else:                                                            # filled areas (seaborn's histograms, fill_between)
+            for p in c.get_paths(): pts.append(np.asarray(c.get_transform().transform(p.vertices), float))
+    xy = np.concatenate(pts)
+    xy = xy[np.isfinite(xy).all(1)]
+    return xy[_inside(ax.bbox, xy)]                                      # what is clipped away is not drawn
+
+def _patches_under(ax: plt.Axes, box, renderer) -> bool:
+    "Does a visible bar or histogram patch of `ax` (or a filled area's interior) lie under the box `box`?"
+    for p in ax.patches:
+        if not p.get_visible() or (not p.get_fill() and p.get_linewidth() == 0): continue
+        bb = p.get_window_extent(renderer)
+        if np.isfinite(bb.bounds).all() and bb.width * bb.height > 0 and bb.overlaps(box): return True
+    corners = np.array([[box.x0, box.y0], [box.x0, box.y1], [box.x1, box.y0], [box.x1, box.y1],
+                        [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]])
+    for c in ax.collections:
+        if isinstance(c, PolyCollection) and c.get_visible():
+            for p in c.get_paths():
+                if c.get_transform().transform_path(p).contains_points(corners).any(): return True
+    return False
+
+def legend_overlaps(fig: plt.Figure) -> list[str]:
+    "Legends drawn over data: for every legend (of a panel or of the figure), the panels whose data lie under it."
+    fig.draw_without_rendering()                                         # legend positions (loc='best') are known now
+    r = fig._get_renderer()                                              # also for a closed figure (no canvas of its own)
+    probs = []
+    legends = [(None, lg) for lg in fig.legends] + [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend()]
+    for owner, lg in legends:
+        if not lg.get_visible(): continue
+        box = lg.get_window_extent(r).padded(-1)
+        for i, ax in enumerate(fig.axes):
+            if not ax.get_visible() or not ax.axison or ax.get_label() == '<colorbar>': continue   # any panel: a legend
+                                                                                                 # may spill onto the next
+            xy = _data_points(ax)
+            if _inside(box, xy).any() or _patches_under(ax, box, r):
+                probs.append(f'axes {i}: the legend covers data (put it outside, e.g. loc="upper left", bbox_to_anchor=(1.02, 1))')
+    return probs
+
 def figure_problems(fig: plt.Figure) -> list[str]:
-    "What a student would miss: axes without a title or axis labels (diagrams with the axis off need only a title), no legend or colour bar."
+    """What a student would miss or misread: axes without a title or axis labels (diagrams with the axis off need only
+    a title), no legend or colour bar, a legend over the data, an InfoNCE loss axis without its chance line, paper
+    values drawn like ours, numbers with more than three decimals."""
     probs = []
     for i, ax in enumerate(fig.axes):
         if not ax.get_visible() or ax.get_label() == '<colorbar>': continue
         if not ax.get_title(): probs.append(f'axes {i} has no title')
         if ax.axison and not ax.get_xlabel(): probs.append(f'axes {i} has no x label')
         if ax.axison and not ax.get_ylabel(): probs.append(f'axes {i} has no y label')
+        if ax.axison and 'infonce' in ax.get_ylabel().lower() and \
+                not any('chance' in l.get_label().lower() for l in ax.get_lines()):
+            probs.append(f'axes {i}: an InfoNCE loss without its chance line ln(K+1)')
+        for c in ax.containers:                                      # bars labelled 'paper': hatched or unfilled
+            if 'paper' in str(c.get_label()).lower() and any(
+                    p.get_fill() and not p.get_hatch() and tuple(p.get_facecolor()[:3]) != (1, 1, 1) for p in c.patches
+                    if isinstance(p, plt.Rectangle)):
+                probs.append(f'axes {i}: paper bars "{c.get_label()}" look like ours (hatch them or leave them unfilled)')
+        for l in ax.get_lines():
+            if 'paper' in l.get_label().lower() and l.get_linestyle() == '-':
+                probs.append(f'axes {i}: the paper line "{l.get_label()}" is solid like ours (dash it)')
     has_key = fig.legends or any(ax.get_legend() for ax in fig.axes) or any(ax.get_label() == '<colorbar>' for ax in fig.axes)
     if not has_key: probs.append('no legend')                        # (a colour bar is the key of a heatmap)
-    return probs
+    for t in _texts(fig):
+        if _LONG_NUMBER.search(t.get_text()): probs.append(f'unrounded number in "{t.get_text()[:60]}"')
+    return probs + legend_overlaps(fig)
 
 # %% ../nbs/11_viz.ipynb #0705b893
 TINY_PRETRAIN = dict(epochs=2, width=8, bank_size=256, batch_size=128, image_size=8, attack_steps=1,
@@ -76,7 +168,7 @@ def plot_loss_curves(run_dirs: dict, path=None, terms=tuple(LOSS_TERMS)) -> plt.
         m = read_metrics(d)
         for ax, t in zip(axs[0], terms):
             rows = [r for r in m if r.get(t) is not None]
-            ax.plot([r['epoch'] for r in rows], [r[t] for r in rows], marker='o', ms=4, label=name)
+            ax.plot([r['epoch'] for r in rows], [r[t] for r in rows], marker='o', ms=4, label=label(name))
     chance = {_chance_level(d) for d in run_dirs.values()} - {None}
     for ax, t in zip(axs[0], terms):
         for c in sorted(chance):
@@ -116,8 +208,8 @@ def plot_learning(run_dirs: dict, path=None) -> plt.Figure:
     for name, d in run_dirs.items():
         m = read_metrics(d); chance = _chance_level(d) or chance
         ep = [r['epoch'] for r in m]
-        line, = a.plot(ep, [r['l_ccc'] for r in m], marker='o', ms=3, label=name)
-        b.plot(ep, [r.get('bank_clean_sim_pos') for r in m], marker='o', ms=3, c=line.get_color(), label=name)
+        line, = a.plot(ep, [r['l_ccc'] for r in m], marker='o', ms=3, label=label(name))
+        b.plot(ep, [r.get('bank_clean_sim_pos') for r in m], marker='o', ms=3, c=line.get_color(), label=label(name))
     if chance is not None:
         a.axhline(chance, c='grey', ls='--', lw=1, label=f'chance ln(K+1) = {chance:.2f}')
         a.axhline(HEALTH['loss_frac'] * chance, c='k', ls=':', lw=1, label=f"target 0.8 ln(K+1) = {HEALTH['loss_frac'] * chance:.2f}")
@@ -147,6 +239,7 @@ PAPER_TABLE6 = {   # accuracy (%), CIFAR-10, 200 epochs, frozen encoder: {varian
 PAPER_ALIASES = {'CCA': 'CAA', 'ACA+': 'ACA'}   # Table 6 prints CAA where Table 1 defines CCA; our ACA+ sits beside its ACA row
 EVALS = {'stdev': 'StdEv (head trained on clean images)', 'robev': 'RobEv (head trained on PGD examples)'}
 METRICS = {'clean': 'clean', 'pgd20': 'PGD-20'}
+EVAL_SHORT = {'stdev': 'StdEv', 'robev': 'RobEv'}
 
 def _variants(results: dict) -> dict: return results.get('variants', results)
 
@@ -160,26 +253,37 @@ def paper_value(paper: dict | None, variant: str, ev: str, metric: str) -> float
     row = paper.get(variant) or paper.get(PAPER_ALIASES.get(variant, ''), None)
     return (row or {}).get(ev, {}).get(metric)
 
+
 def results_table(results: dict, paper: dict | None = PAPER_TABLE6):
-    "A DataFrame: variant, eval, metric, ours (%), paper (%), difference (ours - paper, percentage points)."
+    """Ours beside the paper's, one row per variant: for each evaluation and metric our accuracy (%, rounded to 0.1)
+    next to Table 6's. No difference column: the paper's numbers are CIFAR-10's, ours usually another dataset's."""
     import pandas as pd
-    rows = []
+    ours_col = f"ours ({results.get('dataset', '?')})"
+    rows = {}
     for v, r in _variants(results).items():
+        row = {}
         for ev in EVALS:
             for met in METRICS:
-                ours = as_percent((r.get(ev) or {}).get(met))
-                pv = paper_value(paper, v, ev, met)
-                rows.append(dict(variant=v, eval=ev, metric=METRICS[met], ours=ours, paper=pv,
-                                 diff=None if ours is None or pv is None else round(ours - pv, 2)))
-    return pd.DataFrame(rows, columns=['variant', 'eval', 'metric', 'ours', 'paper', 'diff'])
+                o = as_percent((r.get(ev) or {}).get(met))
+                row[(EVAL_SHORT[ev], METRICS[met], ours_col)] = None if o is None else round(o, 1)
+                if paper: row[(EVAL_SHORT[ev], METRICS[met], 'paper (CIFAR-10)')] = paper_value(paper, v, ev, met)
+        rows[label(v)] = row
+    df = pd.DataFrame.from_dict(rows, orient='index')
+    df.columns = pd.MultiIndex.from_tuples(df.columns, names=['evaluation', 'metric', 'source'])
+    df.index.name = 'variant'
+    return df
 
 # %% ../nbs/11_viz.ipynb #b9f4d479
 _COLORS = {'clean': '#1f77b4', 'pgd20': '#d62728'}
+ALIAS_MARKS = {'CCA': '*', 'ACA+': '†'}
+ALIAS_NOTES = {'CCA': '* compared with Table 6\'s "CAA" row (Table 1 calls this variant CCA)',
+               'ACA+': "† set beside Table 6's ACA row (the paper does not say which of the two it ran)"}
 
 def plot_accuracy_bars(results: dict, path=None, paper: dict | None = None, title: str | None = None) -> plt.Figure:
     "Clean and PGD-20 accuracy per variant for StdEv and RobEv (one panel each); solid: ours, hatched: the paper's."
     var = _variants(results)
     names = list(var)
+    ds = results.get('dataset'); eps = results.get('eps')
     fig, axs = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(names) + 3), 4), sharey=True)
     n_bars = 4 if paper else 2
     w = 0.8 / n_bars
@@ -189,33 +293,33 @@ def plot_accuracy_bars(results: dict, path=None, paper: dict | None = None, titl
         for met in METRICS:
             ours = [as_percent((var[n].get(ev) or {}).get(met)) for n in names]
             b = ax.bar(x + (j - (n_bars - 1) / 2) * w, [np.nan if o is None else o for o in ours], w,
-                       color=_COLORS[met], label=f'ours, {METRICS[met]}')
+                       color=_COLORS[met], label=f"ours{f' ({ds})' if ds else ''}, {METRICS[met]}")
             ax.bar_label(b, fmt='%.0f', fontsize=7, padding=1); j += 1
             if paper:
                 pv = [paper_value(paper, n, ev, met) for n in names]
                 b = ax.bar(x + (j - (n_bars - 1) / 2) * w, [np.nan if p is None else p for p in pv], w, color='white',
-                           edgecolor=_COLORS[met], hatch='//', label=f'paper Table 6, {METRICS[met]}')
+                           edgecolor=_COLORS[met], hatch='//', label=f'paper, Table 6 (CIFAR-10), {METRICS[met]}')
                 ax.bar_label(b, fmt='%.0f', fontsize=7, padding=1); j += 1
-        ax.set_xticks(x, [n + ('*' if paper and n in PAPER_ALIASES and n not in paper else '') for n in names])
+        ax.set_xticks(x, [label(n).replace(' (', '\n(') + (ALIAS_MARKS[n] if paper and n in ALIAS_MARKS and n not in paper else '')
+                          for n in names])
         ax.set(title=EVALS[ev], xlabel='variant', ylabel='test accuracy (%)', ylim=(0, 109))
         ax.grid(axis='y', alpha=.3)
     axs[1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
-    ds = results.get('dataset'); eps = results.get('eps')
     sub = f" on {ds}" + (f", PGD ε = {eps:.3g}" if eps is not None else '') if ds else ''
     fig.suptitle(title or f'Frozen-encoder accuracy{sub}' + (' (paper: CIFAR-10, ε = 8/255)' if paper else ''))
-    if paper and any(n in PAPER_ALIASES and n not in paper for n in names):
-        fig.text(0.01, -0.02, '* compared with Table 6\'s "CAA" row (Table 1 calls this variant CCA)', fontsize=8)
+    notes = [ALIAS_NOTES[n] for n in names if paper and n in ALIAS_NOTES and n not in paper]
+    if notes: fig.text(0.01, -0.02, ';  '.join(notes), fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
 
 # %% ../nbs/11_viz.ipynb #5c8b32e5
 def accuracy_frame(results: dict):
-    "Long table (pandas): one row per (variant, eval, metric) accuracy in % of a results dict."
+    "Long table (pandas): one row per (variant, eval, metric) accuracy in % of a results dict (`name`: the raw key)."
     import pandas as pd
-    rows = [dict(variant=n, eval=ev, metric=METRICS.get(m, m), accuracy=100 * v)
+    rows = [dict(variant=label(n), eval=EVAL_SHORT.get(ev, ev), metric=METRICS.get(m, m), accuracy=100 * v, name=n)
             for n, r in _variants(results).items() for ev, e in r.items() if isinstance(e, dict)
             for m, v in e.items() if m in ('clean', 'pgd20', 'autoattack') and v is not None]
-    return pd.DataFrame(rows, columns=['variant', 'eval', 'metric', 'accuracy'])
+    return pd.DataFrame(rows, columns=['variant', 'eval', 'metric', 'accuracy', 'name'])
 
 def plot_accuracy_heatmap(results: dict, path=None, title: str | None = None) -> plt.Figure:
     "Variant x (eval, attack) heatmap of accuracies in %, annotated, rounded to whole points (seaborn)."
@@ -229,20 +333,27 @@ def plot_accuracy_heatmap(results: dict, path=None, title: str | None = None) ->
     fig.tight_layout()
     return save_figure(fig, path)
 
+_ERRORBAR_NAMES = {'sd': 'mean ± sd', 'se': 'mean ± se', 'ci': 'mean, 95% CI', 'pi': 'mean, 95% range'}
+
 def plot_seed_bars(per_seed: list[dict], path=None, metric: str = 'pgd20', title: str | None = None,
-                   paper: dict | None = None) -> plt.Figure:
-    "Mean ± sd over seeds (bars, error bars) and each seed (dots) of one metric, per variant and eval (seaborn)."
+                   paper: dict | None = None, errorbar='sd') -> plt.Figure:
+    """Mean and spread over seeds (bars, error bars: seaborn's `errorbar`, e.g. 'sd' or ('ci', 95)) and each seed (dots)
+    of one metric, per variant and eval (seaborn); the paper's StdEv number as a dashed line."""
     import pandas as pd, seaborn as sns
     df = pd.concat([accuracy_frame(r).assign(seed=i) for i, r in enumerate(per_seed)])
     df = df[df.metric == METRICS.get(metric, metric)]
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    sns.barplot(df, x='variant', y='accuracy', hue='eval', errorbar='sd', capsize=.15, alpha=.8, ax=ax)
+    sns.barplot(df, x='variant', y='accuracy', hue='eval', errorbar=errorbar, capsize=.15, alpha=.8, ax=ax)
     sns.stripplot(df, x='variant', y='accuracy', hue='eval', dodge=True, palette='dark:k', size=4, legend=False, ax=ax)
     if paper:
-        for i, n in enumerate(df.variant.unique()):
-            v = paper_value(paper, n, 'stdev', metric)
-            if v is not None: ax.plot([i - .4, i], [v, v], c='k', ls='--', lw=1.2, label='paper (CIFAR-10), StdEv' if i == 0 else None)
-    ax.set(title=title or f'{METRICS.get(metric, metric)} accuracy over {len(per_seed)} seeds: mean ± sd, dots = seeds',
+        names, labelled = dict(zip(df.variant, df.name)), False
+        for i, v_ in enumerate(df.variant.unique()):
+            v = paper_value(paper, names[v_], 'stdev', metric)
+            if v is None: continue
+            ax.plot([i - .4, i], [v, v], c='k', ls='--', lw=1.2, label=None if labelled else 'paper, Table 6 (CIFAR-10), StdEv')
+            labelled = True
+    spread = _ERRORBAR_NAMES.get(errorbar if isinstance(errorbar, str) else errorbar[0], str(errorbar))
+    ax.set(title=title or f'{METRICS.get(metric, metric)} accuracy over {len(per_seed)} seeds: {spread}, dots = seeds',
            xlabel='variant', ylabel=f'{METRICS.get(metric, metric)} accuracy (%)', ylim=(0, 100))
     ax.legend(title='evaluation', fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
@@ -321,7 +432,7 @@ def plot_tsne(encoder_by_variant: dict, x: torch.Tensor, y: torch.Tensor, x_adv_
             miss = (torch.as_tensor(pred_by_variant[name]).cpu() != y).numpy()
             ax.scatter(ea[miss, 0], ea[miss, 1], facecolors='none', edgecolors='k', marker='o', s=60, linewidths=.8)
             wrong = f', {100 * miss.mean():.0f}% adv. misclassified'
-        ax.set(title=f'{name}: cos(clean, adv) {F.cosine_similarity(zc, za).mean():.2f}{wrong}',
+        ax.set(title=f'{label(name)}\ncos(clean, adv) {F.cosine_similarity(zc, za).mean():.2f}{wrong}',
                xlabel='t-SNE dim 1 (arbitrary units)', ylabel='t-SNE dim 2 (arbitrary units)')
         ax.set_xticks([]); ax.set_yticks([])
     labels = classes or [str(i) for i in range(n_cls)]
@@ -358,30 +469,52 @@ def _keys_per_step(bank: dict) -> int:
     w = bank['written_at'][bank['written_at'] >= 0]
     return int(torch.bincount(w).max()) if len(w) else 0
 
+def _momentum(run) -> float | None:
+    cfg = run['config'] if isinstance(run, dict) else _config(run)
+    return cfg.get('m')
+
 def plot_key_ages(runs, path=None) -> plt.Figure:
-    "Histogram of key ages in M_clean and M_adv for each run ({name: run dir}, or one run dir)."
+    """Per run ({name: run dir}, or one run dir) and bank: the share of rows written (left) and the ages of the written
+    keys (right: range and mean) against a full ring's mean age (K/B - 1)/2 ~ K/(2B) and its oldest key, K/B - 1."""
     runs = _runs(runs)
-    fig, axs = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.6), squeeze=False)
-    for ax, (name, r) in zip(axs[0], runs.items()):
-        banks, notes = load_banks(r), []
-        top = max([int(bank_ages(b).max()) for b in banks.values() if len(bank_ages(b))] + [1])
-        for j, (b, bank) in enumerate(banks.items()):
-            ages = bank_ages(bank)
-            counts = np.bincount(ages.long().numpy(), minlength=top + 1) if len(ages) else np.zeros(top + 1)
-            ax.bar(np.arange(top + 1) + (j - .5) * .4, counts, .4, color=BANK_COLORS[b],
-                   label=f'M_{b}: {len(ages)}/{len(bank["keys"])} rows written')
-            if len(ages) == 0: notes.append(f'M_{b} never written:\nall keys are the random init')
-        if notes: ax.text(.5, .5, '\n'.join(notes), transform=ax.transAxes, ha='center', va='center', fontsize=9,
-                          bbox=dict(fc='lightyellow', ec='gray'))
-        size, per_step = len(banks['clean']['keys']), _keys_per_step(banks['clean'])
-        if per_step:                                       # a full ring holds the keys of the last K / B steps
-            ax.axvline(size / per_step - 0.5, c='k', ls=':', lw=1,
-                       label=f'edge of a full ring: K / B = {size}/{per_step} = {size // per_step} ages')
-        ax.set(title=f'{name}: key ages after {banks["clean"]["step"]} steps', xlabel='key age (training steps since written)',
-               ylabel='number of keys', ylim=(0, None))
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.3))
-    fig.suptitle('How old are the negatives in each memory bank? (a full ring: the same number of keys per age)')
+    names = list(runs)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 0.75 * len(names) + 3.2), sharey=True, width_ratios=(1, 1.5))
+    h, rings, ms, seen = 0.36, set(), set(), set()
+    once = lambda key: None if key in seen or seen.add(key) else key     # each legend entry once
+    for i, (name, r) in enumerate(runs.items()):
+        banks = load_banks(r)
+        ms.add(_momentum(r))
+        for j, (bn, bank) in enumerate(banks.items()):
+            y, ages = i + (j - .5) * h, bank_ages(bank)
+            filled = 100 * len(ages) / len(bank['keys'])
+            a.barh(y, filled, h, color=BANK_COLORS[bn], label=once(f'M_{bn}'))
+            a.text(filled + 2, y, f'{filled:.0f}%' + ('  (random init only)' if not len(ages) else ''), va='center', fontsize=8)
+            if len(ages):
+                b.plot([float(ages.min()), float(ages.max())], [y, y], c=BANK_COLORS[bn], lw=5, alpha=.35,
+                       solid_capstyle='butt', label=once(f'M_{bn}: youngest to oldest key'))
+                b.plot([float(ages.mean())], [y], 'o', c=BANK_COLORS[bn], ms=6,
+                       label=once(f'M_{bn}: mean age'))
+            else:
+                b.annotate(f'M_{bn} never written: no ages', (0.02, y), xycoords=('axes fraction', 'data'), va='center',
+                           fontsize=8, color=BANK_COLORS[bn])
+        if _keys_per_step(banks['clean']): rings.add((len(banks['clean']['keys']), _keys_per_step(banks['clean'])))
+    for K, B in sorted(rings):
+        n = K / B
+        b.axvline((n - 1) / 2, c='k', ls='--', lw=1, label=f'full ring, K = {K}, B = {B}: mean age (K/B - 1)/2 = {(n - 1) / 2:.1f}')
+        m = next(iter(ms)) if len(ms) == 1 and None not in ms else None
+        drift = f'; key encoder {100 * (1 - m ** (n - 1)):.0f}% replaced since (m = {m:g})' if m else ''
+        b.axvline(n - 1, c='k', ls=':', lw=1, label=f'full ring: oldest key, K/B - 1 = {n - 1:.0f}' + drift)
+    a.set_yticks(range(len(names)), [label(n) for n in names])
+    a.invert_yaxis()
+    a.set(title='Which bank holds written keys?', xlabel='rows of the bank written (%)', ylabel='run', xlim=(0, 135))
+    b.set(title='How old are they? (B keys per step)', xlabel='key age (training steps since written)')
+    b.set_ylabel('run'); b.xaxis.get_major_locator().set_params(integer=True)
+    lo, hi = b.get_xlim(); b.set_xlim(min(lo, -0.5), hi + 0.5)
+    for ax in (a, b):
+        ax.grid(axis='x', alpha=.3)
+        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.22))
+    steps = sorted({load_banks(r)['clean']['step'] for r in runs.values()})
+    fig.suptitle(f'How old are the negatives? Key ages in M_clean and M_adv after {", ".join(map(str, steps))} steps')
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -390,19 +523,27 @@ SIM_SERIES = {'bank_clean_sim_pos': ('q · k+ (positive key)', 'k', '-'),
               'bank_clean_sim_neg': ('q · k- over M_clean', BANK_COLORS['clean'], '--'),
               'bank_adv_sim_neg': ('q · k- over M_adv', BANK_COLORS['adv'], ':')}
 
+def _figure_legend(fig: plt.Figure, axes, title: str | None = None) -> None:
+    "One legend for panels that share their series, outside on the right (entries of every panel, each label once)."
+    seen = {}
+    for ax in axes:
+        for hd, lb in zip(*ax.get_legend_handles_labels()): seen.setdefault(lb, hd)
+    fig.legend(list(seen.values()), list(seen), loc='center left', bbox_to_anchor=(1.0, 0.5), fontsize=8, title=title)
+
 def plot_bank_similarity(runs, path=None) -> plt.Figure:
     "Mean cosine similarity of queries to their positives and to each bank's negatives, per epoch, one panel per run."
     runs = _runs(runs)
-    fig, axs = plt.subplots(1, len(runs), figsize=(4.6 * len(runs), 3.6), squeeze=False, sharey=True)
+    fig, axs = plt.subplots(1, len(runs), figsize=(4.2 * len(runs), 3.6), squeeze=False, sharey=True)
     for ax, (name, r) in zip(axs[0], runs.items()):
         m = read_metrics(r)
-        for key, (label, c, ls) in SIM_SERIES.items():
+        for key, (lab, c, ls) in SIM_SERIES.items():
             rows = [row for row in m if row.get(key) is not None]
-            if rows: ax.plot([row['epoch'] for row in rows], [row[key] for row in rows], c=c, ls=ls, marker='o', ms=4, label=label)
-        ax.axhline(0, c='gray', lw=.6)
-        ax.set(title=name, xlabel='epoch', ylabel='mean cosine similarity (-1 to 1)')
+            if rows: ax.plot([row['epoch'] for row in rows], [row[key] for row in rows], c=c, ls=ls, marker='o', ms=4, label=lab)
+        ax.axhline(0, c='gray', lw=.8, label='random unit vectors: 0')
+        ax.set(title=label(name), xlabel='epoch', ylabel='mean cosine similarity (-1 to 1)', ylim=(-0.1, 1.05))
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=.3); ax.legend(fontsize=8)
+        ax.grid(alpha=.3)
+    _figure_legend(fig, axs[0], 'similarity of clean queries q to')
     fig.suptitle('Queries vs their positive key and vs the negatives in each bank (clean queries, last batch of each epoch)')
     fig.tight_layout()
     return save_figure(fig, path)
@@ -413,18 +554,35 @@ def _pair_sims(a: torch.Tensor, b: torch.Tensor | None = None) -> np.ndarray:
     if b is None: s = s[~torch.eye(len(a), dtype=torch.bool)]
     return s.flatten().numpy()
 
+def plot_similarity_distributions(sims: dict, ax: plt.Axes, colors: dict | None = None, title: str = '',
+                                  hue: str = 'pairs of keys', legend: str = 'right', max_n: int = 20000, seed: int = 0) -> plt.Axes:
+    """Seaborn histograms (density, one per entry of `sims` = {label: similarities}) as outlined steps over a light fill,
+    so each stays visible where they overlap; the legend outside the panel, on its right or below it (`legend`)."""
+    import pandas as pd, seaborn as sns
+    rng = np.random.default_rng(seed)
+    parts = [pd.DataFrame({'cosine similarity': rng.choice(s, max_n, replace=False) if len(s) > max_n else s, hue: k})
+             for k, s in sims.items() if len(s)]
+    df = pd.concat(parts, ignore_index=True)
+    lo, hi = float(df['cosine similarity'].min()), float(df['cosine similarity'].max())
+    pad = max(0.02, 0.05 * (hi - lo))
+    sns.histplot(df, x='cosine similarity', hue=hue, hue_order=list(sims), stat='density', common_norm=False,
+                 element='step', fill=True, alpha=.15, linewidth=1.6, bins=60, binrange=(lo - pad, hi + pad),
+                 palette=colors, ax=ax)
+    ax.set(title=title, xlabel='cosine similarity (-1 to 1)', ylabel='density')
+    where = dict(loc="upper left", bbox_to_anchor=(1.02, 1)) if legend == "right" else dict(loc="upper center", bbox_to_anchor=(0.5, -0.2))
+    sns.move_legend(ax, fontsize=8, title=hue, title_fontsize=8, **where)
+    return ax
+
+BANK_PAIR_COLORS = {'within M_clean': BANK_COLORS['clean'], 'within M_adv': BANK_COLORS['adv'], 'M_clean vs M_adv': '#9467bd'}
+
 def plot_bank_distributions(run, path=None, max_keys: int = 512, name: str | None = None) -> plt.Figure:
-    "Pairwise key similarities within/across M_clean and M_adv, and a joint 2-d PCA of both banks' keys."
+    "Pairwise key similarities within/across M_clean and M_adv (seaborn), and a joint 2-d PCA of both banks' keys."
     banks = load_banks(run)
-    name = name or Path(run).name if not isinstance(run, dict) else name or 'run'
+    name = label(name or (Path(run).name if not isinstance(run, dict) else 'run'))
     kc, ka = (banks[b]['keys'][:max_keys] for b in ('clean', 'adv'))
-    fig, axs = plt.subplots(1, 2, figsize=(10, 3.8))
-    bins = np.linspace(-1, 1, 81)
-    for s, label, c in [(_pair_sims(kc), 'within M_clean', BANK_COLORS['clean']), (_pair_sims(ka), 'within M_adv', BANK_COLORS['adv']),
-                        (_pair_sims(kc, ka), 'M_clean vs M_adv', 'gray')]:
-        axs[0].hist(s, bins=bins, density=True, alpha=.55, color=c, label=label)
-    axs[0].set(title='Cosine similarity between pairs of keys', xlabel='cosine similarity (-1 to 1)', ylabel='density')
-    axs[0].legend(fontsize=8)
+    fig, axs = plt.subplots(1, 2, figsize=(12.5, 3.9))
+    sims = {'within M_clean': _pair_sims(kc), 'within M_adv': _pair_sims(ka), 'M_clean vs M_adv': _pair_sims(kc, ka)}
+    plot_similarity_distributions(sims, axs[0], BANK_PAIR_COLORS, 'Cosine similarity between pairs of keys')
     both = torch.cat([kc, ka])
     both = both - both.mean(0)
     _, _, v = torch.pca_lowrank(both, q=2, center=False)
@@ -434,7 +592,7 @@ def plot_bank_distributions(run, path=None, max_keys: int = 512, name: str | Non
         axs[1].scatter(p[lo:hi, 0], p[lo:hi, 1], s=6, alpha=.5, color=BANK_COLORS[b],
                        label=f'M_{b}' + (' (never written: random init)' if frozen[b] else ''))
     axs[1].set(title='Both banks in one 2-d PCA', xlabel='PC 1 (projection of unit vectors)', ylabel='PC 2 (projection of unit vectors)')
-    axs[1].legend(fontsize=8, markerscale=3)
+    axs[1].legend(fontsize=8, markerscale=3, loc='upper left', bbox_to_anchor=(1.02, 1), title='keys of')
     fig.suptitle(f'{name}: clean vs adversarial memory bank after {banks["clean"]["step"]} steps')
     fig.tight_layout()
     return save_figure(fig, path)
@@ -442,24 +600,24 @@ def plot_bank_distributions(run, path=None, max_keys: int = 512, name: str | Non
 # %% ../nbs/11_viz.ipynb #85250385
 def plot_bank_frozen_vs_plus(aca_run, aca_plus_run, path=None, names=('ACA', 'ACA+')) -> plt.Figure:
     "Remark 1 in three panels: M_adv written fraction and q.k- per epoch, and M_adv-to-M_clean key similarity, ACA vs ACA+."
-    fig, axs = plt.subplots(1, 3, figsize=(14, 3.8))
+    fig, axs = plt.subplots(1, 3, figsize=(15, 4.6))
     colors = ('#7f7f7f', '#d62728')
-    bins = np.linspace(-1, 1, 81)
+    sims = {}
     for run, name, c in zip((aca_run, aca_plus_run), names, colors):
-        m = read_metrics(run)
+        m, lab = read_metrics(run), label(name)
         ep = [r['epoch'] for r in m]
-        axs[0].plot(ep, [100 * r.get('bank_adv_filled', 0) for r in m], c=c, marker='o', ms=4, label=name)
-        axs[1].plot(ep, [r.get('bank_adv_sim_neg') for r in m], c=c, marker='o', ms=4, label=f'{name}: q · k- over M_adv')
-        axs[1].plot(ep, [r.get('bank_clean_sim_pos') for r in m], c=c, ls='--', lw=1, label=f'{name}: q · k+ (positive)')
+        axs[0].plot(ep, [100 * r.get('bank_adv_filled', 0) for r in m], c=c, marker='o', ms=4, label=lab)
+        axs[1].plot(ep, [r.get('bank_adv_sim_neg') for r in m], c=c, marker='o', ms=4, label=f'{lab}: q · k- over M_adv')
+        axs[1].plot(ep, [r.get('bank_clean_sim_pos') for r in m], c=c, ls='--', lw=1, label=f'{lab}: q · k+ (positive)')
         banks = load_banks(run)
-        axs[2].hist(_pair_sims(banks['adv']['keys'][:512], banks['clean']['keys'][:512]), bins=bins, density=True,
-                    alpha=.55, color=c, label=f'{name}: M_adv keys vs M_clean keys')
+        sims[f'{lab}: M_adv keys vs M_clean keys'] = _pair_sims(banks['adv']['keys'][:512], banks['clean']['keys'][:512])
     axs[0].set(title='How much of M_adv has been written', xlabel='epoch', ylabel='rows of M_adv written (%)', ylim=(-5, 105))
     axs[1].set(title='Queries vs the negatives they are pushed from', xlabel='epoch', ylabel='mean cosine similarity (-1 to 1)')
-    axs[2].set(title='Are M_adv keys like real keys?', xlabel='cosine similarity (-1 to 1)', ylabel='density')
-    for ax in axs[:2]: ax.xaxis.get_major_locator().set_params(integer=True); ax.grid(alpha=.3)
-    for ax in axs: ax.legend(fontsize=8)
-    fig.suptitle(f'Remark 1: under {names[0]} the adversarial bank stays at its random init; {names[1]} writes it')
+    plot_similarity_distributions(sims, axs[2], dict(zip(sims, colors)), 'Are M_adv keys like real keys?', hue='run', legend='below')
+    for ax in axs[:2]:
+        ax.xaxis.get_major_locator().set_params(integer=True); ax.grid(alpha=.3)
+        ax.legend(fontsize=8, loc='upper center', bbox_to_anchor=(0.5, -0.2))
+    fig.suptitle(f'Remark 1: under {label(names[0])} the adversarial bank stays at its random init; {label(names[1])} writes it')
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -476,9 +634,9 @@ def plot_remark1(runs: dict, path=None) -> plt.Figure:
         m, cfg = read_metrics(d), _config(d)
         pred = random_bank_denominator(cfg.get('feat_dim', 128), cfg.get('T', 0.2))
         ep = [r['epoch'] for r in m]
-        line, = a.plot(ep, [r.get('bank_adv_denom') for r in m], marker='o', ms=3, label=f'{name}: over M_adv')
-        a.plot(ep, [r.get('bank_clean_denom') for r in m], ls=':', c=line.get_color(), label=f'{name}: over M_clean')
-        b.plot(ep, [r['l_star'] for r in m], marker='o', ms=3, c=line.get_color(), label=f'{name}: L_*')
+        line, = a.plot(ep, [r.get('bank_adv_denom') for r in m], marker='o', ms=3, label=f'{label(name)}: over M_adv')
+        a.plot(ep, [r.get('bank_clean_denom') for r in m], ls=':', c=line.get_color(), label=f'{label(name)}: over M_clean')
+        b.plot(ep, [r['l_star'] for r in m], marker='o', ms=3, c=line.get_color(), label=f'{label(name)}: L_*')
     if pred is not None:
         a.axhline(pred, c='k', ls='--', lw=1, label=f'random bank: exp(1/(2dT²)) = {pred:.3f}')
     chance = {_chance_level(d) for d in runs.values()} - {None}

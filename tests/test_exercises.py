@@ -18,10 +18,48 @@ import editions  # noqa: E402  (tools/editions.py)
 
 NBS = ROOT/'nbs'
 LESSONS = [p for p in sorted(NBS.glob('*.ipynb')) if editions.has_exercises(editions.read_nb(p))]
-REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed')
+REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed', '09_evaluate', '11_viz', '13_experiments', '06_pretrain', '07_linear_eval', '08_finetune')
 
 # One plausible mistake per exercise, keyed by the solution's function name. Each must make its check cell fail.
 WRONG = {
+    # 09: the examples judged by the model they were crafted on, not the target
+    'transfer_accuracy': '''
+def transfer_accuracy(source, target, x, y, eps, attack='pgd20'):
+    x_adv = run_attack(source, attack_suite(eps, tuple(x.shape[1:]))[attack], x, y)
+    return accuracy(source, x_adv, y)
+''',
+    # 09: the lowest per-attack accuracy, not the per-image worst case
+    'worst_case_accuracy': '''
+def worst_case_accuracy(correct):
+    return min(torch.as_tensor(c).float().mean().item() for c in correct.values())
+''',
+    # 06: the bank that gives the negatives taken for the bank that is written (ACA writes no M_adv, CAC does)
+    'banks_written': '''
+def banks_written(variant, aca_plus=False):
+    return {'clean', get_variant(variant).bank}
+''',
+    # 07: the classifier put in train mode: the frozen encoder's BN running statistics move
+    'robev_step': '''
+def robev_step(clf, opt, x, y, eps, alpha, steps):
+    clf.train()
+    x_adv = pgd_attack(clf, x, y, eps, alpha, steps)
+    loss = F.cross_entropy(clf(x_adv), y)
+    opt.zero_grad(); loss.backward(); opt.step()
+    return loss.item()
+''',
+    # 08: the KL the wrong way round, KL(p(x') || p(x))
+    'trades_kl': '''
+def trades_kl(logits_nat, logits_adv):
+    return F.kl_div(F.log_softmax(logits_nat, dim=1), F.softmax(logits_adv, dim=1), reduction='batchmean')
+''',
+    # 08: the mean over the evaluations, not the best one: no selection, no optimism
+    'selection_optimism': '''
+def selection_optimism(acc, n_test, n_evals, sims=4000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shape = (sims, n_evals)
+    correct = torch.binomial(torch.full(shape, float(n_test)), torch.full(shape, float(acc)), generator=g)
+    return (correct.mean(1) / n_test).mean().item() - acc
+''',
     # 00: std per image, then averaged - not the std over all pixels
     'channel_stats': '''
 def channel_stats(s):
@@ -125,6 +163,29 @@ def predicted_passes(variant='ACC', attack_steps=5):
     if v.adv_key:
         out[('forward', 'k', 'adv')] = s + 1
     return out
+''',
+    # 11: the approximation (K/B - 1)/2, exact only when B divides K
+    'full_ring_mean_age': '''
+def full_ring_mean_age(K, B):
+    return (K / B - 1) / 2
+''',
+    # 11: Gaussian vectors not put on the unit sphere
+    'sampled_denominator': '''
+def sampled_denominator(d, T, K=4096, n_q=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, n = torch.randn(n_q, d, generator=g), torch.randn(K, d, generator=g)
+    return torch.exp(q @ n.t() / T).mean().item()
+''',
+    # 13: the population sd (divides by n), not the sample sd
+    'seed_mean_sd': '''
+def seed_mean_sd(xs):
+    t = torch.tensor(xs, dtype=torch.float64)
+    return float(t.mean()), float(t.std(unbiased=False)) if len(t) > 1 else 0.0
+''',
+    # 13: the whole forecast scaled by the budget, the fixed stages scaled too
+    'epochs_for_budget': '''
+def epochs_for_budget(est, epochs, budget_s):
+    return max(0, int(budget_s / est['total_seconds'] * epochs))
 ''',
     # 12: GFLOP divided by TFLOP/s without the units
     'run_minutes': '''
