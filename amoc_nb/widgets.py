@@ -186,7 +186,7 @@ def plot_picks(history: list[dict], path=None) -> plt.Figure:
     ax.set_xticks(x, [f"{i + 1}. {h['variant']}\n{h['epochs']} ep." for i, h in enumerate(history)])
     ax.set(title='Your picks: StdEv accuracy on digits (frozen encoder, linear head)', xlabel='pick (variant, pre-training epochs)',
            ylabel='test accuracy (%)', ylim=(0, 105))
-    ax.legend(fontsize=8, loc='upper right'); ax.grid(axis='y', alpha=.3)
+    ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1)); ax.grid(axis='y', alpha=.3)   # outside the bars
     fig.tight_layout()
     return save_figure(fig, path)
 
