@@ -18,7 +18,7 @@ import editions  # noqa: E402  (tools/editions.py)
 
 NBS = ROOT/'nbs'
 LESSONS = [p for p in sorted(NBS.glob('*.ipynb')) if editions.has_exercises(editions.read_nb(p))]
-REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed', '09_evaluate', '11_viz', '13_experiments', '06_pretrain', '07_linear_eval', '08_finetune')
+REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed', '09_evaluate', '10_baselines', '11_viz', '13_experiments', '06_pretrain', '07_linear_eval', '08_finetune')
 
 # One plausible mistake per exercise, keyed by the solution's function name. Each must make its check cell fail.
 WRONG = {
@@ -59,6 +59,15 @@ def selection_optimism(acc, n_test, n_evals, sims=4000, seed=0):
     shape = (sims, n_evals)
     correct = torch.binomial(torch.full(shape, float(n_test)), torch.full(shape, float(acc)), generator=g)
     return (correct.mean(1) / n_test).mean().item() - acc
+''',
+    # 10: the bank's similarities not divided by the temperature
+    'nt_xent_bank': '''
+def nt_xent_bank(z1, z2, bank, t=0.5):
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    n = len(z1)
+    sim = (z @ z.t() / t).masked_fill(torch.eye(2 * n, dtype=torch.bool), float('-inf'))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
+    return F.cross_entropy(torch.cat([sim, z @ bank.t()], dim=1), target)
 ''',
     # 00: std per image, then averaged - not the std over all pixels
     'channel_stats': '''
