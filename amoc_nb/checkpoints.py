@@ -15,9 +15,9 @@ from .runs import CheckpointError, RunExists, save_checkpoint, load_checkpoint_f
 from .configs import config_to_dict, config_from_dict, config_diff, RESUMABLE_CHANGES
 
 # %% auto #0
-__all__ = ['CLASSIFIER_FILE', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'load_encoder',
-           'encoder_info', 'rng_state', 'set_rng_state', 'prepare_run_dir', 'prepare_run', 'restore', 'epoch_state',
-           'save_epoch_checkpoint', 'classifier_state']
+__all__ = ['CLASSIFIER_FILE', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'load_classifier',
+           'load_encoder', 'encoder_info', 'rng_state', 'set_rng_state', 'prepare_run_dir', 'prepare_run', 'restore',
+           'epoch_state', 'save_epoch_checkpoint', 'classifier_state']
 
 # %% ../nbs/42_checkpoints.ipynb #ae6bb6ac
 def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True, intact: str = '') -> Path:
@@ -56,6 +56,22 @@ def _classifier_file(path) -> Path:
         if (path/name).exists(): return path/name
     raise CheckpointError(f'no {CLASSIFIER_FILE} in {path}: pass the classifier file written by `amoc-nb linear-eval` '
                           f'or `amoc-nb finetune` (or their run directory)')
+
+def load_classifier(path: str | os.PathLike, map_location='cpu') -> nn.Module:
+    "A saved classifier as an eval-mode `nn.Module`: images in [0,1] (N,C,H,W) -> logits, normalisation and BN fixed."
+    f = _classifier_file(path)
+    ck = load_checkpoint(f, map_location=map_location)
+    if ck['kind'] != 'classifier':
+        fix = ('it is a pre-trained encoder (no classifier head): make a classifier from it with `amoc-nb linear-eval` '
+               'or `amoc-nb finetune`, then pass the classifier.pt they write'
+               if ck['kind'].endswith('pretrain') else
+               f'pass the {CLASSIFIER_FILE} of that run instead (this file is its training state)')
+        raise CheckpointError(f"{f} holds a {ck['kind']!r} checkpoint, not a 'classifier': {fix}")
+    model = build_classifier(ck).float().eval()
+    for p in model.parameters(): p.requires_grad_(False)      # attacks need input gradients only
+    model.checkpoint_info = dict(path=str(f), bn=ck['bn'], n_classes=ck['n_classes'], encoder_spec=ck['encoder_spec'],
+                                 config=ck.get('config', {}), meta=ck.get('meta', {}))
+    return model
 
 # %% ../nbs/42_checkpoints.ipynb #6145b2e0
 def load_encoder(path: str | os.PathLike, map_location='cpu') -> nn.Module:

@@ -21,34 +21,17 @@ from .runs import CheckpointError, RunExists, writes_run_dir, write_json, write_
 # config.json helpers and the classifier file: defined in the engine, lessons 41 and 42
 from .configs import config_to_dict, config_from_dict, config_diff, save_config, resolve_device
 from .checkpoints import (CLASSIFIER_FILE, _classifier_file, load_checkpoint, build_classifier, save_classifier,
-                                 atomic_save)
-_all_ = ['CLASSIFIER_FILE', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for', 'validate_evaluate',
+                                 atomic_save, load_classifier)
+_all_ = ['CLASSIFIER_FILE', 'load_classifier', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for', 'validate_evaluate',
          'load_test_set', 'run_evaluate']
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL',
-           'CIFAR10C_MD5', 'load_classifier', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack',
-           'check_budget', 'predict', 'accuracy', 'evaluate_classifier', 'sanity_checks', 'sanity_summary',
-           'cifar10c_labels', 'load_cifar10c', 'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy',
-           'plot_cifar10c', 'CLASSIFIER_FILE', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for',
+           'CIFAR10C_MD5', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack', 'check_budget', 'predict',
+           'accuracy', 'evaluate_classifier', 'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c',
+           'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c', 'CLASSIFIER_FILE',
+           'load_classifier', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for',
            'validate_evaluate', 'load_test_set', 'run_evaluate']
-
-# %% ../nbs/09_evaluate.ipynb #3c4ce7b9
-def load_classifier(path: str | os.PathLike, map_location='cpu') -> nn.Module:
-    "A saved classifier as an eval-mode `nn.Module`: images in [0,1] (N,C,H,W) -> logits, normalisation and BN fixed."
-    f = _classifier_file(path)
-    ck = load_checkpoint(f, map_location=map_location)
-    if ck['kind'] != 'classifier':
-        fix = ('it is a pre-trained encoder (no classifier head): make a classifier from it with `amoc-nb linear-eval` '
-               'or `amoc-nb finetune`, then pass the classifier.pt they write'
-               if ck['kind'].endswith('pretrain') else
-               f'pass the {CLASSIFIER_FILE} of that run instead (this file is its training state)')
-        raise CheckpointError(f"{f} holds a {ck['kind']!r} checkpoint, not a 'classifier': {fix}")
-    model = build_classifier(ck).float().eval()
-    for p in model.parameters(): p.requires_grad_(False)      # attacks need input gradients only
-    model.checkpoint_info = dict(path=str(f), bn=ck['bn'], n_classes=ck['n_classes'], encoder_spec=ck['encoder_spec'],
-                                 config=ck.get('config', {}), meta=ck.get('meta', {}))
-    return model
 
 # %% ../nbs/09_evaluate.ipynb #5b1877c5
 @dataclass(frozen=True)
