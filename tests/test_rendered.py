@@ -12,7 +12,7 @@ spec = importlib.util.spec_from_file_location('render', ROOT / 'tools' / 'render
 render = importlib.util.module_from_spec(spec); spec.loader.exec_module(render)
 
 # The lessons whose outputs are rendered so far; every lesson 00-13 joins this list once rendered.
-RENDERED = ['00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '08_finetune', '12_speed', '14_distributed']   # 21_analysis: re-render after issue 11's figure changes (its code changed)
+RENDERED = ['00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '08_finetune', '12_speed', '13_experiments', '14_distributed']   # 21_analysis: re-render after issue 11's figure changes (its code changed)
 
 
 @pytest.mark.parametrize('name', RENDERED)
@@ -57,3 +57,11 @@ def test_render_then_check_catches_stale_and_absolute_paths(tmp_path, monkeypatc
     (tmp_path / '08_nofig.ipynb').write_text(json.dumps(nofig))
     assert any('no figure' in x for x in render.problems(tmp_path / '08_nofig.ipynb'))
     assert render.main(['--check', str(tmp_path / '08_nofig.ipynb')]) == 1
+
+
+def test_scrub_makes_paths_relative_once():
+    tmp = render.tempfile.gettempdir()
+    assert render._scrub(f'{tmp}/tmpab12/a') == '<tmp>/tmpab12/a'          # not '<tmp><tmp>ab12/a'
+    assert render._scrub(str(render.ROOT / 'runs' / 'demo')) == '../runs/demo'
+    assert render._scrub(str(render.ROOT / 'nbs' / 'fig.png')) == 'fig.png'
+    assert render.ABS_PATH.search(render._scrub(f'see {tmp}/x and {render.ROOT}/y')) is None

@@ -67,9 +67,10 @@ def _flags(src: str) -> set[str]:
 
 
 def _scrub(text: str) -> str:
-    for p, r in ((str(ROOT / 'nbs') + '/', ''), (str(ROOT / 'nbs'), '.'), (str(ROOT) + '/', '../'), (str(ROOT), '..'),
-                 (os.path.realpath(tempfile.gettempdir()), '<tmp>'), (tempfile.gettempdir(), '<tmp>')):
+    for p, r in ((str(ROOT / 'nbs') + '/', ''), (str(ROOT / 'nbs'), '.'), (str(ROOT) + '/', '../'), (str(ROOT), '..')):
         text = text.replace(p, r)
+    for t in dict.fromkeys((os.path.realpath(tempfile.gettempdir()), tempfile.gettempdir())):   # each once: /tmp/x -> <tmp>/x
+        text = re.sub(re.escape(t) + r'(?=/|\b|$)', '<tmp>', text)
     return text
 
 
