@@ -12,7 +12,7 @@ spec = importlib.util.spec_from_file_location('render', ROOT / 'tools' / 'render
 render = importlib.util.module_from_spec(spec); spec.loader.exec_module(render)
 
 # The lessons whose outputs are rendered so far; every lesson 00-13 joins this list once rendered.
-RENDERED = ['00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '08_finetune', '11_viz', '12_speed', '13_experiments', '14_distributed']   # 21_analysis: re-render after issue 11's figure changes (its code changed)
+RENDERED = ['00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '08_finetune', '09_evaluate', '10_baselines', '11_viz', '12_speed', '13_experiments', '14_distributed']   # 21_analysis: re-render after issue 11's figure changes (its code changed)
 
 
 @pytest.mark.parametrize('name', RENDERED)
