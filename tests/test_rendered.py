@@ -11,8 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location('render', ROOT / 'tools' / 'render.py')
 render = importlib.util.module_from_spec(spec); spec.loader.exec_module(render)
 
-# The lessons whose outputs are rendered so far; every lesson 00-13 joins this list once rendered.
-RENDERED = ['00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '08_finetune', '09_evaluate', '10_baselines', '11_viz', '12_speed', '13_experiments', '14_distributed']   # 21_analysis: re-render after issue 11's figure changes (its code changed)
+# Every lesson 00-13 (render.LESSONS) must be rendered and clean, and so must 14 (distributed) and 21 (analysis).
+RENDERED = sorted(p.stem for p in (ROOT / 'nbs').glob('*.ipynb') if any(p.name.startswith(l) for l in render.LESSONS))
+RENDERED += ['14_distributed', '21_analysis']
+
+
+def test_every_lesson_is_in_the_list():
+    assert [n[:2] for n in RENDERED[:14]] == [f'{i:02d}' for i in range(14)], RENDERED
 
 
 @pytest.mark.parametrize('name', RENDERED)
