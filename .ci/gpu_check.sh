@@ -29,14 +29,16 @@ timeout 180 python - > "$OUT/pretrain.txt" 2>&1 <<'PY'
 import json, os, shutil, time
 import amoc_nb.pretrain as P
 from amoc_nb.data import synthetic
+from amoc_nb.configs import PretrainConfig
+from amoc_nb.runs import read_metrics
 # `amoc-nb pretrain --dataset synthetic` has only 512 images; give pretrain() 10240 (same generator, 32x32)
 P.load_dataset = lambda name, root, download, size, seed=0: synthetic(n_train=10240, n_test=256, size=size, seed=seed)
 out = os.path.join(os.environ.get('OUT', 'gpu_out'), 'pretrain')
 shutil.rmtree(out, ignore_errors=True)
-cfg = P.PretrainConfig(dataset='synthetic', variant='ACC', arch='resnet18', image_size=32, batch_size=256,
+cfg = PretrainConfig(dataset='synthetic', variant='ACC', arch='resnet18', image_size=32, batch_size=256,
                        bank_size=32768, epochs=2, device='cuda')          # the paper's settings otherwise
 t = time.time(); P.pretrain(cfg, out, progress=False); wall = time.time() - t
-rows = P.read_metrics(out)
+rows = read_metrics(out)
 for r in rows: print(f"epoch {r['epoch']}: {r['img_per_s']:.0f} img/s, loss {r['loss']:.3f}, {r['seconds']:.1f} s")
 steady = rows[-1]['img_per_s']
 print(json.dumps(dict(img_per_s=[r['img_per_s'] for r in rows], wall_s=wall,

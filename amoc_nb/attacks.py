@@ -6,18 +6,22 @@
 from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable
-import math
+import hashlib, math, time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.distributed as dist
+from tqdm.auto import tqdm
 
+from .data import to_float
 from .models import bn_mode, get_bn_mode
 from .moco import info_nce
 
 # %% auto #0
-__all__ = ['NORMS', 'project_l1', 'project', 'ascent_step', 'random_start', 'attack_mode', 'pgd', 'ce_loss', 'pgd_attack',
-           'contrastive_pgd', 'pair_pgd', 'deepfool_linf', 'autoattack']
+__all__ = ['NORMS', 'project_l1', 'project', 'ascent_step', 'random_start', 'attack_mode', 'sample_seed', 'keyed_noise',
+           'keyed_start', 'pgd', 'ce_loss', 'pgd_attack', 'contrastive_pgd', 'pair_pgd', 'deepfool_linf', 'autoattack',
+           'eval_chunks', 'predict', 'accuracy']
 
 # %% ../nbs/04_attacks.ipynb #efeace2a
 NORMS = ('linf', 'l2', 'l1')
@@ -78,16 +82,45 @@ def attack_mode(model: nn.Module, bn: str | None = None):
             with bn_mode(model, bn): yield model
     finally: model.train(was_training)
 
+# %% ../nbs/04_attacks.ipynb #0532a500
+def sample_seed(*key) -> int:
+    "A 63-bit seed from a tuple of ints and strings (e.g. seed, step, sample index): stable across processes and runs."
+    return int.from_bytes(hashlib.blake2b(repr(tuple(key)).encode(), digest_size=8).digest(), 'little') >> 1
+
+def keyed_noise(shape, seeds, eps: float, norm: str = 'linf') -> torch.Tensor:
+    "One random start per seed, of per-sample `shape`, drawn as `random_start` draws it (CPU float32)."
+    g, rows = torch.Generator(), []
+    for s in seeds:
+        g.manual_seed(s)
+        if norm == 'linf': rows.append(torch.empty(shape).uniform_(-eps, eps, generator=g)); continue
+        if norm == 'l2': d, p = torch.randn(shape, generator=g), 2
+        else:                                              # Laplace(0, 1) by inverting its CDF
+            u = torch.rand(shape, generator=g) - 0.5
+            d, p = -u.sign() * torch.log1p(-2 * u.abs()), 1
+        rows.append(d / d.norm(p).clamp(min=1e-12) * eps * torch.rand((), generator=g))
+    return torch.stack(rows)
+
+def keyed_start(index, *key) -> Callable:
+    """A `random_start` for a batch whose rows are the samples `index`: row i from a generator seeded by
+    (*key, index[i], call), so the starts depend neither on how the batch is split nor on what ran before."""
+    index, calls = [int(i) for i in index], [0]
+    def start(x, eps, norm):
+        if len(x) != len(index): raise RuntimeError(f'keyed_start: a batch of {len(x)} for {len(index)} indices')
+        c = calls[0]; calls[0] += 1
+        return keyed_noise(x.shape[1:], [sample_seed(*key, i, c) for i in index], eps, norm).to(x.device, x.dtype)
+    return start
+
 # %% ../nbs/04_attacks.ipynb #dead1e0e
 def pgd(loss_fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, eps: float, alpha: float, steps: int,
-        norm: str = 'linf', rand_init: bool = True, restarts: int = 1) -> torch.Tensor:
-    "Projected gradient ascent on per-sample `loss_fn` within the `norm` ball of radius `eps` around `x` (and [0,1])."
+        norm: str = 'linf', rand_init: bool = True, restarts: int = 1, start: Callable | None = None) -> torch.Tensor:
+    """Projected gradient ascent on per-sample `loss_fn` within the `norm` ball of radius `eps` around `x` (and [0,1]),
+    from a random start drawn by `start` (default `random_start`; e.g. `keyed_start`)."""
     if norm not in NORMS: raise ValueError(f"unknown norm {norm!r}; choose one of {', '.join(NORMS)}")
     if eps < 0: raise ValueError(f'eps must be >= 0, got {eps}')
     x = x.detach()
     best, best_loss = x.clone(), None
     for _ in range(restarts):
-        delta = random_start(x, eps, norm) if rand_init else torch.zeros_like(x)
+        delta = (start or random_start)(x, eps, norm) if rand_init else torch.zeros_like(x)
         delta = ((x + delta).clamp(0, 1) - x).requires_grad_(True)
         for _ in range(steps):
             loss = loss_fn(x + delta)
@@ -110,10 +143,10 @@ def ce_loss(model: nn.Module, y: torch.Tensor) -> Callable:
 
 def pgd_attack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, alpha: float = 2 / 255,
                steps: int = 10, norm: str = 'linf', rand_init: bool = True, restarts: int = 1,
-               bn: str | None = None) -> torch.Tensor:
+               bn: str | None = None, start: Callable | None = None) -> torch.Tensor:
     "Untargeted PGD on a classifier (maximises cross-entropy), run in eval mode."
     with attack_mode(model, bn):
-        return pgd(ce_loss(model, y), x, eps, alpha, steps, norm, rand_init, restarts)
+        return pgd(ce_loss(model, y), x, eps, alpha, steps, norm, rand_init, restarts, start)
 
 # %% ../nbs/04_attacks.ipynb #4dc1b822
 def contrastive_pgd(net: nn.Module, x: torch.Tensor, k_pos: torch.Tensor, negatives: torch.Tensor, T: float = 0.2,
@@ -131,18 +164,21 @@ def _feature(net: nn.Module, x: torch.Tensor, bn: str) -> torch.Tensor:
 def pair_pgd(net_q: nn.Module, net_k: nn.Module, x_q: torch.Tensor, x_k: torch.Tensor, negatives: torch.Tensor,
              attack_q: bool, attack_k: bool, q_anchor: torch.Tensor | None = None, k_anchor: torch.Tensor | None = None,
              T: float = 0.2, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 5,
-             bn_adv: str = 'adv', bn_fixed: str = 'clean') -> tuple[torch.Tensor | None, torch.Tensor | None]:
+             bn_adv: str = 'adv', bn_fixed: str = 'clean', start: Callable | None = None
+             ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Eq. 3.3's inner max: l_inf PGD maximising InfoNCE(q, k, negatives), q = f_q(x_q + delta), k = f_k(x_k + delta'),
     over the views that are attacked (jointly when both are). A view not attacked is fixed at its anchor if given, else
-    at f(x + r; BN `bn_fixed`) for a uniform random start r. Both networks run in eval mode.
+    at f(x + r; BN `bn_fixed`) for a uniform random start r. Both networks run in eval mode; `start` draws the
+    random starts (default `random_start`).
     Returns (x_q + delta or None, x_k + delta' or None)."""
     if not (attack_q or attack_k): return None, None
+    start = start or random_start
     with attack_mode(net_q), attack_mode(net_k):
         fixed = {}
         for name, net, x, attacked, anchor in (('q', net_q, x_q, attack_q, q_anchor), ('k', net_k, x_k, attack_k, k_anchor)):
             if attacked: continue
             if anchor is None:                                         # the authors' code: f(x + r) in eval mode
-                with torch.no_grad(): anchor = _feature(net, (x + random_start(x, eps, 'linf')).clamp(0, 1), bn_fixed)
+                with torch.no_grad(): anchor = _feature(net, (x + start(x, eps, 'linf')).clamp(0, 1), bn_fixed)
             fixed[name] = anchor.detach()
         if attack_q and attack_k:                                      # AAC, AAA: one PGD over the stacked pair
             x0 = torch.stack([x_q, x_k], 1)
@@ -152,7 +188,7 @@ def pair_pgd(net_q: nn.Module, net_k: nn.Module, x_q: torch.Tensor, x_k: torch.T
             x0, loss_fn = x_q, lambda xa: info_nce(_feature(net_q, xa, bn_adv), fixed['k'], negatives, T, reduction='none')
         else:                                                          # CAC, CAA: the key moves; q stays the anchor
             x0, loss_fn = x_k, lambda xa: info_nce(fixed['q'], _feature(net_k, xa, bn_adv), negatives, T, reduction='none')
-        xa = pgd(loss_fn, x0, eps, alpha, steps, 'linf')
+        xa = pgd(loss_fn, x0, eps, alpha, steps, 'linf', start=start)
     if attack_q and attack_k: return xa[:, 0], xa[:, 1]
     return (xa, None) if attack_q else (None, xa)
 
@@ -197,3 +233,50 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 
         x_adv, y_adv = adversary.run_standard_evaluation(x.to(device), y.to(device), batch_size=batch_size)
         with torch.no_grad(): robust = (model(x_adv.to(device)).argmax(1) == y.to(device)).float().mean().item()
     return robust, x_adv
+
+# %% ../nbs/04_attacks.ipynb #f699f2ac
+def eval_chunks(n: int, chunk: int, rank: int = 0, world: int = 1) -> list[tuple[int, int]]:
+    "(start, stop) of the chunks of `chunk` samples that rank `rank` of `world` evaluates (round robin)."
+    return [(a, min(a + chunk, n)) for c, a in enumerate(range(0, n, chunk)) if c % world == rank]
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    "Predicted labels of `model` (as it is: eval mode is the caller's), batched."
+    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+def _rank_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Callable | None = None, batch_size: int = 500,
+             seed: int = 0, name: str = 'clean', progress: bool = False, check: Callable | None = None,
+             stats: dict | None = None) -> float:
+    """Accuracy of `model` on images `x` (uint8, or float in [0,1]) with labels `y`: clean, or at the examples
+    `attack(x, y, start)` returns (`start`: the keyed random start of those samples). Eval mode and fp32 (the model's
+    mode is restored); the same result for 1 or N processes. `check(x_adv, x)` may raise and returns the largest
+    perturbation; `stats` (a dict) receives correct, total, processes, max_perturbation and seconds."""
+    t0, (rank, world) = time.time(), _rank_world()
+    model = model.float()
+    dev = next(iter([*model.parameters(), *model.buffers()]), x).device      # a model without weights: x's device
+    was, correct, worst = model.training, 0, 0.0
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
+            for a, b in tqdm(eval_chunks(len(x), batch_size, rank, world), desc=name, leave=False,
+                             disable=not (progress and rank == 0)):
+                xb, yb = to_float(x[a:b].to(dev)).float(), y[a:b].to(dev).long()
+                xa = xb
+                if attack is not None:
+                    torch.manual_seed(sample_seed(seed, name, a))
+                    xa = attack(xb, yb, keyed_start(range(a, b), seed, name))
+                    if check is not None: worst = max(worst, check(xa, xb))
+                correct += (predict(model, xa, batch_size) == yb).sum().item()
+    finally: model.train(was)
+    if world > 1:                                          # through the device: NCCL reduces CUDA tensors only
+        t = torch.tensor([correct, round(worst * 1e9)], dtype=torch.long, device=dev)
+        c, w = t[:1].clone(), t[1:].clone()
+        dist.all_reduce(c); dist.all_reduce(w, op=dist.ReduceOp.MAX)
+        correct, worst = int(c), int(w) / 1e9
+    if stats is not None:
+        stats.update(correct=correct, total=len(x), processes=world, max_perturbation=worst,
+                     seconds=round(time.time() - t0, 2))
+    return correct / max(1, len(x))

@@ -4,36 +4,26 @@
 
 # %% ../nbs/10_baselines.ipynb #c5bda9d9
 from __future__ import annotations
-import json, math, os, time
+import copy, math, os, tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from .data import DATASETS, load_dataset, MocoV2Augment, two_views, batch_indices, to_float
-from .models import ARCHS, make_encoder, DualBatchNorm1d, bn_mode
-from .attacks import pgd, attack_mode
-from .pretrain import lr_at, eps_at
-from .runs import (writes_run_dir, append_metrics, read_metrics, sync_metrics, end_epoch, FiniteWatch,
-                          diverged_message)
-# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
-from .configs import (AMP_MODES, METHODS, CIFAR10_PRESETS, SMALL_PRESETS, _SMALL, BaselineConfig, _check_method,
-                             baseline_config_for, validate_baseline, config_to_dict, save_config, resolve_device,
-                             use_amp, speed_setup)
-from .checkpoints import (atomic_save, load_checkpoint, load_encoder, rng_state, set_rng_state, prepare_run_dir,
-                                 prepare_run, restore, epoch_state, save_epoch_checkpoint)
-_all_ = ['METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
-         'run_supervised', 'run_baseline']
+from .data import MocoV2Augment, to_float, digits
+from .models import make_encoder, DualBatchNorm1d, bn_mode
+from .attacks import pgd, attack_mode, accuracy
+from .pretrain import Method, train, AMOC_METHOD, input_norm
+from .linear_eval import frozen_classifier, pgd_eval
+# the settings: the engine, lesson 41
+from .configs import BaselineConfig, baseline_config_for, validate_baseline, config_for
 
 # %% auto #0
-__all__ = ['nt_xent', 'ACLHead', 'ACL', 'ACLSettings', 'acl_attack', 'acl_step', 'make_baseline_encoder', 'run_acl',
-           'negatives_per_anchor', 'quick_probe', 'bank_vs_batch', 'METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS',
-           'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'run_supervised', 'run_baseline']
+__all__ = ['ACL_METHOD', 'nt_xent', 'ACLHead', 'ACL', 'ACLSettings', 'acl_attack', 'acl_step', 'make_baseline_encoder',
+           'build_acl', 'run_acl', 'negatives_per_anchor', 'quick_probe', 'bank_vs_batch']
 
 # %% ../nbs/10_baselines.ipynb #1c46d67f
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, t: float = 0.5, reduction: str = 'mean') -> torch.Tensor:
@@ -105,67 +95,29 @@ def acl_step(model: ACL, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Op
     return dict(loss=loss.detach(), l_clean=l_clean.detach(), l_adv=l_adv.detach())
 
 # %% ../nbs/10_baselines.ipynb #dcbfe63a
-def _norm_stats(cfg):
-    return {} if cfg.dataset == 'cifar10' else dict(mean=(0.5,) * 3, std=(0.5,) * 3)
-
 def make_baseline_encoder(cfg: BaselineConfig) -> nn.Module:
-    "The encoder AMOC would use for this dataset and arch (same normalisation as `pretrain.build`)."
-    return make_encoder(cfg.arch, width=cfg.width, **_norm_stats(cfg))
+    "The encoder AMOC would use for this dataset and arch (the same input normalisation, `pretrain.input_norm`)."
+    return make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset))
 
-@writes_run_dir
-def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "ACL pre-training: config.json, metrics.jsonl and checkpoint.pt (kind 'acl-pretrain') in `out`."
-    validate_baseline(cfg)
-    out, device = Path(out), resolve_device(cfg.device)
-    ck, history = prepare_run(cfg, out, resume, 'acl-pretrain')     # None and [] unless resumed (lesson 42)
-    train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
-    x_train = train.x.to(device)
-    n_steps = len(x_train) // cfg.batch_size
-    if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
-    torch.manual_seed(cfg.seed)
-    data_gen = torch.Generator().manual_seed(cfg.seed)
+def build_acl(cfg: BaselineConfig, device) -> tuple[ACL, torch.optim.Optimizer, nn.Module]:
+    "ACL's model, optimiser and views for `cfg` (the views are AMOC's)."
     model = ACL(make_baseline_encoder(cfg)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     aug = MocoV2Augment(32 if cfg.dataset == 'cifar10' else cfg.image_size, crop_scale=cfg.crop_scale, flip=cfg.flip)
-    start = restore(ck, model, opt, data_gen)                        # 0, or the epoch a resumed run reached
-    save_config(cfg, out)
-    speed_setup(model, cfg, device)                       # the CUDA fast path of lesson 06
-    amp = use_amp(cfg, device)
-    cl = device.type == 'cuda' and cfg.channels_last
-    model.train()
-    for epoch in range(start, cfg.epochs):
-        t0, sums, finite = time.time(), None, FiniteWatch(device)
-        bar = tqdm(batch_indices(len(x_train), cfg.batch_size, data_gen), desc=f'ACL epoch {epoch + 1}/{cfg.epochs}',
-                   disable=not progress, leave=False)
-        for i, idx in enumerate(bar):
-            step = epoch * n_steps + i
-            for g_ in opt.param_groups: g_['lr'] = lr_at(step, n_steps, cfg)
-            x1, x2 = two_views(aug, x_train[idx.to(device)])
-            if cl: x1, x2 = (v.contiguous(memory_format=torch.channels_last) for v in (x1, x2))
-            eps, alpha = eps_at(step, n_steps, cfg)
-            terms = acl_step(model, x1, x2, opt, ACLSettings(cfg.temperature, eps, alpha, cfg.attack_steps, amp))
-            sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
-            finite.update(terms['loss'], step)
-        finite.check(lambda s: diverged_message(s, epoch + 1, lr_at(s, n_steps, cfg), eps_at(s, n_steps, cfg)[0], epoch))
-        seconds = time.time() - t0
-        row = dict(epoch=epoch + 1, step=step + 1, **{k: float(v) / n_steps for k, v in sums.items()},
-                   lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], negatives=2 * cfg.batch_size - 2,
-                   seconds=seconds, img_per_s=n_steps * cfg.batch_size / seconds)
-        end_epoch(out, epoch_state('acl-pretrain', epoch, step, cfg, model, opt, data_gen), row, history)   # as AMOC's
-        if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (clean {row['l_clean']:.3f}, "
-                                f"adv {row['l_adv']:.3f}) {row['img_per_s']:.0f} img/s")
-    return out
+    return model, opt, aug
 
-# %% ../nbs/10_baselines.ipynb #f4bf498b
-from .models import Classifier
-from .finetune import adversarial_train, trades_loss
+ACL_METHOD = Method(
+    'acl-pretrain', build_acl,
+    step=lambda model, x1, x2, opt, cfg, eps, alpha, amp, start: acl_step(
+        model, x1, x2, opt, ACLSettings(cfg.temperature, eps, alpha, cfg.attack_steps, amp)),
+    metrics=lambda model, x1, x2, cfg: dict(negatives=2 * cfg.batch_size - 2),
+    label=lambda cfg: 'ACL',
+    summary=lambda row, cfg: f"loss {row['loss']:.3f} (clean {row['l_clean']:.3f}, adv {row['l_adv']:.3f})",
+    watch_collapse=False)                                    # one process: its negatives are the batch's
 
-def __getattr__(name):
-    "`finish_run`, `run_supervised` and `run_baseline` are the engine's (lesson 43: `amoc_nb.pipeline` imports this module)."
-    if name in ('finish_run', 'run_supervised', 'run_baseline'):
-        from amoc_nb import pipeline
-        return getattr(pipeline, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+def run_acl(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
+    "ACL pre-training with lesson 06's loop: config.json, metrics.jsonl and checkpoint.pt (kind 'acl-pretrain') in `out`."
+    return train(ACL_METHOD, validate_baseline(cfg), out, resume, progress)
 
 # %% ../nbs/10_baselines.ipynb #c5acc356
 def negatives_per_anchor(method: str, batch_size: int, bank_size: int = 32768, steps_done: int | None = None) -> dict:
@@ -175,57 +127,41 @@ def negatives_per_anchor(method: str, batch_size: int, bank_size: int = 32768, s
     return dict(total=bank_size, real=real)
 
 # %% ../nbs/10_baselines.ipynb #ba950ce2
-import copy
-from .pretrain import config_for, build, amoc_step, step_settings
-from .linear_eval import frozen_classifier, accuracy, pgd_accuracy
-from .data import digits
-
 def quick_probe(encoder: nn.Module, train, test, eps: float, alpha: float, steps: int = 20, n_test: int | None = None,
-                iters: int = 60) -> tuple[float, float]:
-    "Fit a linear layer on frozen BN_adv features (full-batch L-BFGS); clean and PGD accuracy on the test set."
-    clf = frozen_classifier(copy.deepcopy(encoder), train.n_classes, 'adv')
-    with torch.no_grad(): feats = clf.encoder(to_float(train.x))
-    opt = torch.optim.LBFGS(clf.fc.parameters(), lr=0.5, max_iter=iters, history_size=20)
-    def closure():
-        opt.zero_grad()
-        loss = F.cross_entropy(clf.fc(feats), train.y) + 1e-4 * clf.fc.weight.square().sum()
-        loss.backward(); return loss
-    opt.step(closure)
+                iters: int = 60, bn: str = 'adv') -> tuple[float, float]:
+    "Fit a linear layer on frozen features (BN branch `bn`; full-batch L-BFGS); clean and PGD accuracy on the test set."
+    with torch.random.fork_rng():                                # the caller's RNG (a training run's) is left alone
+        clf = frozen_classifier(copy.deepcopy(encoder), train.n_classes, bn)
+        with torch.no_grad(): feats = clf.encoder(to_float(train.x))
+        opt = torch.optim.LBFGS(clf.fc.parameters(), lr=0.5, max_iter=iters, history_size=20)
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(clf.fc(feats), train.y) + 1e-4 * clf.fc.weight.square().sum()
+            loss.backward(); return loss
+        opt.step(closure)
     x, y = (test.x[:n_test], test.y[:n_test]) if n_test else (test.x, test.y)
-    torch.manual_seed(0)
-    return accuracy(clf, x, y), pgd_accuracy(clf, x, y, eps, alpha, steps)
+    return accuracy(clf, x, y), accuracy(clf, x, y, pgd_eval(clf, eps, alpha, steps), name='probe-pgd')
 
 def bank_vs_batch(epochs: int = 20, width: int = 32, batch_size: int = 128, attack_steps: int = 5, probe_every: int = 5,
                   n_test: int | None = None, seed: int = 0, progress: bool = False) -> list[dict]:
-    "Train ACL and AMOC-ACC side by side on the same digits views; rows of loss, negatives and probe accuracy."
-    acl_cfg = baseline_config_for('digits', method='acl', epochs=epochs, width=width, batch_size=batch_size,
-                                  attack_steps=attack_steps, eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
-    amoc_cfg = config_for('digits', variant='ACC', epochs=epochs, width=width, batch_size=batch_size, lr=acl_cfg.lr,
-                          attack_steps=attack_steps, eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
+    """ACL and AMOC-ACC trained by the one loop (lesson 06) from the same initial encoder on the same batches, with
+    the same schedules and PGD budget; a row per method and epoch: loss, negatives and (every `probe_every`) probe accuracy."""
+    common = dict(epochs=epochs, width=width, batch_size=batch_size, attack_steps=attack_steps, seed=seed,
+                  eps_warmup_epochs=0.3 * epochs, warmup_epochs=min(5, epochs / 4))
+    acl_cfg = baseline_config_for('digits', method='acl', **common)
+    amoc_cfg = config_for('digits', variant='ACC', lr=acl_cfg.lr, **common)
     assert (amoc_cfg.lr, amoc_cfg.eps, amoc_cfg.alpha) == (acl_cfg.lr, acl_cfg.eps, acl_cfg.alpha)
-    train, test = digits(16)
-    torch.manual_seed(seed)
-    amoc, opt_amoc, aug = build(amoc_cfg, torch.device('cpu'))
-    acl = ACL(copy.deepcopy(amoc.encoder))                       # the same initial encoder
-    opt_acl = torch.optim.SGD(acl.parameters(), lr=acl_cfg.lr, momentum=0.9, weight_decay=acl_cfg.weight_decay)
-    gen, n_steps, rows, step = torch.Generator().manual_seed(seed), len(train) // batch_size, [], 0
-    for epoch in tqdm(range(epochs), disable=not progress):
-        sums = dict(acl=0., amoc=0.)
-        for idx in batch_indices(len(train), batch_size, gen):
-            lr = lr_at(step, n_steps, amoc_cfg); eps, alpha = eps_at(step, n_steps, amoc_cfg)
-            for o in (opt_amoc, opt_acl):
-                for g_ in o.param_groups: g_['lr'] = lr
-            x1, x2 = two_views(aug, train.x[idx])
-            sums['amoc'] += float(amoc_step(amoc, x1, x2, opt_amoc, step_settings(amoc_cfg, eps, alpha))['l_star'])
-            sums['acl'] += float(acl_step(acl, x1, x2, opt_acl, ACLSettings(acl_cfg.temperature, eps, alpha, attack_steps))['l_adv'])
-            step += 1
-        probe = (epoch + 1) % probe_every == 0 or epoch + 1 == epochs
-        for name, model in (('acl', acl), ('amoc', amoc)):
-            neg = negatives_per_anchor(name, batch_size, amoc_cfg.bank_size, step)
-            row = dict(epoch=epoch + 1, method=name, adv_loss=sums[name] / n_steps, chance=math.log(neg['total'] + 1),
-                       negatives=neg['total'], real_negatives=neg['real'])
-            if probe:
-                row['clean'], row['pgd20'] = quick_probe(model.encoder, train, test, amoc_cfg.eps, amoc_cfg.eps / 4, 20, n_test)
-                model.train()
-            rows.append(row)
-    return rows
+    data, rows = digits(16), []
+    def probe(name: str, loss: str):
+        def on_epoch(model, row):
+            neg = negatives_per_anchor(name, batch_size, amoc_cfg.bank_size, row['step'])
+            r = dict(epoch=row['epoch'], method=name, adv_loss=row[loss], chance=math.log(neg['total'] + 1),
+                     negatives=neg['total'], real_negatives=neg['real'])
+            if row['epoch'] % probe_every == 0 or row['epoch'] == epochs:
+                r['clean'], r['pgd20'] = quick_probe(model.encoder, *data, amoc_cfg.eps, amoc_cfg.eps / 4, 20, n_test)
+            rows.append(r)
+        return on_epoch
+    with tempfile.TemporaryDirectory() as d:
+        train(AMOC_METHOD, amoc_cfg, Path(d)/'amoc', progress=progress, on_epoch=probe('amoc', 'l_star'))
+        train(ACL_METHOD, acl_cfg, Path(d)/'acl', progress=progress, on_epoch=probe('acl', 'l_adv'))
+    return sorted(rows, key=lambda r: (r['epoch'], r['method']))

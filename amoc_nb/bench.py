@@ -17,8 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .data import synthetic, HostViews, two_views, batch_indices
 from .models import make_encoder, Classifier
 from .attacks import pgd_attack
-from .pretrain import (AMP_MODES, PretrainConfig, AMOC, amoc_step, validate, build, step_settings, use_amp,
-                              speed_setup, make_views, resolve_device)
+from .configs import AMP_MODES, PretrainConfig, validate, use_amp, speed_setup, resolve_device
+from .pretrain import AMOC, StepSettings, amoc_step, build, step_settings, make_views
 
 # %% auto #0
 __all__ = ['PEAK_BF16_TFLOPS', 'CPU_DEFAULTS', 'CIFAR10_IMAGES', 'PAPER_EPOCHS', 'step_flops', 'PILTwoViews', 'reference_loader',

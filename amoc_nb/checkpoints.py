@@ -11,13 +11,14 @@ import torch
 import torch.nn as nn
 
 from .models import make_encoder, Classifier
+import sys
 from .runs import CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, sync_metrics
 from .configs import config_to_dict, config_from_dict, config_diff, RESUMABLE_CHANGES
 
 # %% auto #0
 __all__ = ['CLASSIFIER_FILE', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'load_classifier',
-           'load_encoder', 'encoder_info', 'rng_state', 'set_rng_state', 'prepare_run_dir', 'prepare_run', 'restore',
-           'epoch_state', 'save_epoch_checkpoint', 'classifier_state']
+           'load_encoder', 'encoder_info', 'rng_state', 'set_rng_state', 'open_run', 'restore', 'epoch_state',
+           'save_epoch_checkpoint', 'classifier_state']
 
 # %% ../nbs/42_checkpoints.ipynb #ae6bb6ac
 def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True, intact: str = '') -> Path:
@@ -108,24 +109,22 @@ def set_rng_state(s: dict, data_gen: torch.Generator) -> None:
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/42_checkpoints.ipynb #5a8532a6
-def prepare_run_dir(cfg, out, resume: bool, kind: str) -> dict | None:
-    "Check `out` for an existing run: refuse to overwrite one, or load its checkpoint to resume (config must match)."
+def open_run(cfg, out, resume: bool, kind: str) -> tuple[dict | None, list]:
+    """The one way a training stage opens its run directory `out` (hold its lock first): (checkpoint to resume from or
+    None, the metrics rows it keeps). Refuses to overwrite a run without `resume`; resuming, loads `checkpoint.pt`
+    (or `checkpoint.prev.pt` if only that one is left, with a note on stderr), checks its kind and its settings against
+    `cfg`, and cuts metrics.jsonl back to it."""
     out = Path(out)
-    has_ckpt = (out/'checkpoint.pt').exists() or (out/'checkpoint.prev.pt').exists()
-    if not resume:
-        if has_ckpt: raise RunExists(f'{out} already holds a run: add --resume to continue it, or choose another --out')
-        return None
-    if not has_ckpt: return None                   # nothing to resume yet: start from scratch
-    ck = load_checkpoint(out, kind=kind)
-    saved = config_from_dict(type(cfg), ck['config'])
-    diff = config_diff(saved, cfg, ignore=RESUMABLE_CHANGES)
+    ckp, prev = out/'checkpoint.pt', out/'checkpoint.prev.pt'
+    if not (ckp.exists() or prev.exists()):
+        return None, sync_metrics(out, None)                     # fresh, or --resume with nothing there yet
+    if not resume: raise RunExists(f'{out} already holds a run: add --resume to continue it, or choose another --out')
+    if not ckp.exists():
+        print(f'note: {ckp} is missing (the run stopped while saving it): resuming from {prev.name}', file=sys.stderr)
+    ck = load_checkpoint_file(ckp if ckp.exists() else prev, kind)
+    diff = config_diff(config_from_dict(type(cfg), ck['config']), cfg, ignore=RESUMABLE_CHANGES)
     if diff: raise ValueError(f'--resume: the settings differ from the saved run in {out}: ' + '; '.join(diff) +
                               '. Use the saved settings, or start a new run with another --out')
-    return ck
-
-def prepare_run(cfg, out, resume: bool, kind: str) -> tuple[dict | None, list]:
-    "`prepare_run_dir`, then metrics.jsonl made to agree with its checkpoint: (checkpoint to resume or None, rows)."
-    ck = prepare_run_dir(cfg, out, resume, kind)
     return ck, sync_metrics(out, ck)
 
 def restore(ck: dict | None, model: nn.Module, opt, data_gen: torch.Generator) -> int:

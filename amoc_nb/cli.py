@@ -60,37 +60,43 @@ def overrides_from_args(cls, args: argparse.Namespace) -> dict:
 # %% ../nbs/30_cli.ipynb #de9ba759
 @dataclass
 class Command:
-    "A subcommand: `module` provides config class `config`, defaults `config_for` and the function `run`."
-    module: str
+    "A subcommand: its config class, the function making its defaults and the function it runs, each 'module:name'."
     config: str
     config_for: str
     run: str
     help: str
 
 COMMANDS = {
-    'pretrain': Command('amoc_nb.pretrain', 'PretrainConfig', 'config_for', 'pretrain',
+    'pretrain': Command('amoc_nb.configs:PretrainConfig', 'amoc_nb.configs:config_for', 'amoc_nb.pretrain:pretrain',
                         'AMOC pre-training of an encoder (eq. 3.4)'),
-    'linear-eval': Command('amoc_nb.linear_eval', 'LinearEvalConfig', 'linear_eval_config_for', 'run_linear_eval',
+    'linear-eval': Command('amoc_nb.configs:LinearEvalConfig', 'amoc_nb.configs:linear_eval_config_for',
+                           'amoc_nb.pipeline:run_linear_eval',
                            'linear evaluation of a frozen encoder: StdEv / RobEv (eq. 3.5)'),
-    'finetune': Command('amoc_nb.finetune', 'FinetuneConfig', 'finetune_config_for', 'run_finetune',
+    'finetune': Command('amoc_nb.configs:FinetuneConfig', 'amoc_nb.configs:finetune_config_for',
+                        'amoc_nb.pipeline:run_finetune',
                         'adversarial fine-tuning of encoder + classifier (eq. 3.6, or TRADES)'),
-    'evaluate': Command('amoc_nb.evaluate', 'EvaluateConfig', 'evaluate_config_for', 'run_evaluate',
+    'evaluate': Command('amoc_nb.pipeline:EvaluateConfig', 'amoc_nb.pipeline:evaluate_config_for',
+                        'amoc_nb.pipeline:run_evaluate',
                         'robustness evaluation of a classifier: PGD, DeepFool, AutoAttack, l1/l2, CIFAR-10-C'),
-    'baseline': Command('amoc_nb.baselines', 'BaselineConfig', 'baseline_config_for', 'run_baseline',
-                        'comparison methods: AdvTraining, TRADES, ACL'),
-    'demo': Command('amoc_nb.experiments', 'DemoConfig', 'demo_config_for', 'run_demo',
+    'baseline': Command('amoc_nb.configs:BaselineConfig', 'amoc_nb.configs:baseline_config_for',
+                        'amoc_nb.pipeline:run_baseline', 'comparison methods: AdvTraining, TRADES, ACL'),
+    'demo': Command('amoc_nb.experiments:DemoConfig', 'amoc_nb.experiments:demo_config_for', 'amoc_nb.experiments:run_demo',
                     'the whole pipeline, offline on digits by default: pre-train, evaluate, report'),
-    'run': Command('amoc_nb.experiments', 'PresetConfig', 'preset_config_for', 'run_preset',
-                   "a paper experiment preset (e.g. table6) end to end, resumable"),
-    'bench': Command('amoc_nb.bench', 'BenchConfig', 'bench_config_for', 'run_bench',
+    'run': Command('amoc_nb.experiments:PresetConfig', 'amoc_nb.experiments:preset_config_for',
+                   'amoc_nb.experiments:run_preset', "a paper experiment preset (e.g. table6) end to end, resumable"),
+    'bench': Command('amoc_nb.bench:BenchConfig', 'amoc_nb.bench:bench_config_for', 'amoc_nb.bench:run_bench',
                      'pre-training throughput: reference path vs fast path'),
-    'compare': Command('amoc_nb.experiments', 'CompareConfig', 'compare_config_for', 'run_compare',
+    'compare': Command('amoc_nb.experiments:CompareConfig', 'amoc_nb.experiments:compare_config_for',
+                       'amoc_nb.experiments:run_compare',
                        "two finished runs' accuracies side by side (e.g. fast path vs plain path)"),
 }
 
+def _obj(path: str):
+    mod, name = path.split(':')
+    return getattr(importlib.import_module(mod), name)
+
 def _load(cmd: Command):
-    mod = importlib.import_module(cmd.module)
-    return getattr(mod, cmd.config), getattr(mod, cmd.config_for), getattr(mod, cmd.run)
+    return _obj(cmd.config), _obj(cmd.config_for), _obj(cmd.run)
 
 # %% ../nbs/30_cli.ipynb #7296e92b
 def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
@@ -116,14 +122,14 @@ class UserError(Exception): "An error the user can fix; printed without a traceb
 
 def _user_errors():
     from amoc_nb.data import DatasetMissing
-    from amoc_nb import pretrain, runs
-    return (ValueError, FileNotFoundError, DatasetMissing, pretrain.CheckpointError, pretrain.RunExists,
-            runs.CheckpointError, runs.RunExists, runs.RunLocked, UserError)
+    from amoc_nb import runs
+    return (ValueError, FileNotFoundError, DatasetMissing, runs.CheckpointError, runs.RunExists, runs.RunLocked,
+            UserError)
 
 def main(argv=None) -> int:
     "Entry point of `amoc-nb`."
     from amoc_nb.runs import run_lock, SaveFailed, Diverged
-    from amoc_nb.distributed import strip_nproc, launch, launched_by_torchrun
+    from amoc_nb.procgroup import strip_nproc, launch, launched_by_torchrun
     n, argv = strip_nproc(sys.argv[1:] if argv is None else [str(a) for a in argv])
     if n > 1 and not launched_by_torchrun():                     # --nproc N: torchrun --nproc-per-node N -m amoc_nb.cli
         if not argv or argv[0] != 'pretrain':

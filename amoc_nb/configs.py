@@ -68,13 +68,17 @@ class PretrainConfig:
     compile: bool = False          # torch.compile the networks (CUDA)
     views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
                                    # 'host': torchvision views image by image on the CPU (plain path, for comparison)
+    shuffle_bn: str = 'auto'       # MoCo's shuffled BN for the key network: 'auto' on with N > 1 processes, off with one
+    bn_groups: int = 2             # --shuffle-bn on in one process: the number of BN groups it emulates (lesson 14)
     CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
-                                   attack_anchor=ATTACK_ANCHORS)
+                                   attack_anchor=ATTACK_ANCHORS, shuffle_bn=('auto', 'on', 'off'))
     HELP: ClassVar[dict] = dict(
         recipe="the step as the paper writes it, or as the authors' code runs it (sets the next three; lesson 05)",
         enqueue_order="'code': enqueue the keys before the negatives are read",
         attack_anchor="a view the attack does not move: 'train' its clean feature, 'eval' f(x + r) in eval mode",
-        attack_first='run the attack before the clean forward (needs --attack-anchor eval)')
+        attack_first='run the attack before the clean forward (needs --attack-anchor eval)',
+        shuffle_bn="MoCo's shuffled BN for the key network: 'auto' (on with N > 1 processes), 'on' or 'off'",
+        bn_groups='--shuffle-bn on in one process: the BN groups it emulates')
 
     def __post_init__(self):                  # a switch left at None takes the recipe's value
         for k, v in RECIPES.get(self.recipe, {}).items():
@@ -114,6 +118,8 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
         raise ValueError(f'--bank-size ({cfg.bank_size}) must be larger than --batch-size ({cfg.batch_size})')
     if cfg.attack_steps < 0: raise ValueError(f'--attack-steps must be >= 0, got {cfg.attack_steps}')
     if cfg.lr <= 0: raise ValueError(f'--lr must be > 0, got {cfg.lr}')
+    if cfg.bn_groups < 1 or cfg.batch_size % cfg.bn_groups:
+        raise ValueError(f'--bn-groups must be >= 1 and divide --batch-size {cfg.batch_size}, got {cfg.bn_groups}')
     for name, ok in PretrainConfig.CHOICES.items():
         if getattr(cfg, name) not in ok: raise ValueError(f"--{name} must be one of {', '.join(ok)}, got {getattr(cfg, name)!r}")
     return cfg

@@ -27,7 +27,6 @@ CIFAR10_STD = (0.2471, 0.2435, 0.2617)
 CIFAR10_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
 DATASETS = ('cifar10', 'digits', 'synthetic')
 IN_TEST = bool(os.environ.get('IN_TEST'))   # True while `nbdev_test` runs the lessons: they shrink their runs
-if IN_TEST: torch.set_num_threads(1)        # nbdev_test runs lessons side by side (--n_workers 2): one thread each
 
 @dataclass
 class ImageSet:

@@ -4,10 +4,9 @@
 
 # %% ../nbs/09_evaluate.ipynb #244a469d
 from __future__ import annotations
-import dataclasses, json, math, os, time
-from dataclasses import dataclass, field
+import dataclasses, math, os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
@@ -15,23 +14,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DATASETS, IN_TEST, DatasetMissing, load_dataset, to_float
-from .attacks import NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode, _flat_norm
-from .runs import CheckpointError, RunExists, writes_run_dir, write_json, write_figure
-# config.json helpers and the classifier file: defined in the engine, lessons 41 and 42
-from .configs import config_to_dict, config_from_dict, config_diff, save_config, resolve_device
-from .checkpoints import (CLASSIFIER_FILE, _classifier_file, load_checkpoint, build_classifier, save_classifier,
-                                 atomic_save, load_classifier)
-_all_ = ['CLASSIFIER_FILE', 'load_classifier', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for', 'validate_evaluate',
-         'load_test_set', 'run_evaluate']
+from .data import DatasetMissing, to_float
+from .attacks import (NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode, accuracy, predict,
+                             _flat_norm)
+from .runs import write_figure
+from .configs import resolve_device
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL',
-           'CIFAR10C_MD5', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack', 'check_budget', 'predict',
-           'accuracy', 'evaluate_classifier', 'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c',
-           'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c', 'CLASSIFIER_FILE',
-           'load_classifier', 'RESULT_KEYS', 'EVAL_RESUMABLE', 'EvaluateConfig', 'evaluate_config_for',
-           'validate_evaluate', 'load_test_set', 'run_evaluate']
+           'CIFAR10C_MD5', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack', 'check_budget',
+           'evaluate_classifier', 'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c',
+           'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c']
 
 # %% ../nbs/09_evaluate.ipynb #5b1877c5
 @dataclass(frozen=True)
@@ -89,17 +82,18 @@ def check_attacks(names) -> tuple:
 _P = dict(linf=float('inf'), l2=2, l1=1)
 
 def run_attack(model: nn.Module, spec: AttackSpec, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500,
-               seed: int = 0) -> torch.Tensor:
-    "Adversarial examples for `spec` (the clean images for 'clean'); the model runs in eval mode."
-    torch.manual_seed(seed)
+               start=None) -> torch.Tensor:
+    """Adversarial examples for `spec` (the clean images for 'clean'); the model runs in eval mode. PGD draws its random
+    starts with `start` (lesson 04's `keyed_start`; default the global RNG); AutoAttack seeds itself from the global RNG."""
     if spec.method == 'clean': return x
     if spec.method == 'pgd':
-        return pgd_attack(model, x, y, spec.eps, spec.alpha, spec.steps, spec.norm, spec.rand_init, spec.restarts)
+        return pgd_attack(model, x, y, spec.eps, spec.alpha, spec.steps, spec.norm, spec.rand_init, spec.restarts,
+                          start=start)
     if spec.method == 'deepfool': return deepfool_linf(model, x, y, spec.eps, spec.steps, spec.overshoot)
     if spec.method == 'autoattack':
         norm = dict(linf='Linf', l2='L2', l1='L1')[spec.norm]
         _, x_adv = autoattack(model, x, y, spec.eps, norm, attacks=list(spec.aa_attacks) or None,
-                              batch_size=batch_size, seed=seed)
+                              batch_size=batch_size, seed=torch.initial_seed() % 2 ** 31)
         return x_adv.to(x.device)
     raise ValueError(f'unknown attack method {spec.method!r}')
 
@@ -111,55 +105,34 @@ def check_budget(x_adv: torch.Tensor, x: torch.Tensor, spec: AttackSpec, tol: fl
     if x_adv.min() < 0 or x_adv.max() > 1: raise RuntimeError(f'{spec.name}: adversarial images leave [0, 1]')
     return n
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    "Predicted labels, batched, in eval mode."
-    return torch.cat([model(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
-    return (predict(model, x, batch_size) == y).float().mean().item()
 
 # %% ../nbs/09_evaluate.ipynb #ee2e626c
 def evaluate_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks=('clean', 'pgd20'),
                         eps: float = PAPER_EPS, batch_size: int = 256, device=None, suite: dict | None = None,
                         seed: int = 0, progress: bool = False, details: dict | None = None) -> dict[str, float]:
-    "Accuracy of `model` on (x, y) under each attack in `attacks` (Table 2 names); fp32, eval mode."
+    """Accuracy of `model` on (x, y) under each attack in `attacks` (Table 2 names), counted by lesson 04's `accuracy`
+    (fp32, eval mode, keyed random starts; 1 or N processes give the same counts); every example is checked against
+    its budget. `details` receives, per attack, its description, settings, counts, largest perturbation and time."""
     attacks = check_attacks(attacks)
     suite = suite or attack_suite(eps, tuple(x.shape[1:]))
     device = resolve_device(device or 'auto') if not isinstance(device, torch.device) else device
     model = model.float().to(device)
-    was_training = model.training
-    model.eval()
-    x, y = to_float(x).float(), y.long()
     out = {}
-    try:
-        for name in attacks:
-            spec, t0 = suite[name], time.time()
-            # AutoAttack batches internally and attacks only what it has not already broken: give it everything
-            bs = len(x) if spec.method == 'autoattack' else batch_size
-            correct, worst = 0, 0.0
-            for i in tqdm(range(0, len(x), bs), desc=name, disable=not progress, leave=False):
-                xb, yb = x[i:i + bs].to(device), y[i:i + bs].to(device)
-                xa = run_attack(model, spec, xb, yb, batch_size=batch_size, seed=seed + i)
-                worst = max(worst, check_budget(xa, xb, spec))
-                correct += (predict(model, xa, batch_size) == yb).sum().item()
-            out[name] = correct / len(x)
-            if details is not None:
-                details[name] = dict(attack=spec.describe(), **dataclasses.asdict(spec), max_perturbation=worst,
-                                     seconds=round(time.time() - t0, 2))
-    finally: model.train(was_training)
+    for name in attacks:
+        spec, stats = suite[name], {}
+        attack = None if spec.method == 'clean' else (
+            lambda xb, yb, start, spec=spec: run_attack(model, spec, xb, yb, batch_size, start))
+        out[name] = accuracy(model, x, y, attack, batch_size, seed, name, progress,
+                             check=lambda xa, xb, spec=spec: check_budget(xa, xb, spec), stats=stats)
+        if details is not None: details[name] = dict(attack=spec.describe(), **dataclasses.asdict(spec), **stats)
     return out
 
 # %% ../nbs/09_evaluate.ipynb #eb186c1a
 def _pgd_acc(model, x, y, eps, steps, restarts=1, norm='linf', seed=0, batch_size=256):
     "Accuracy under PGD with the Madry step rule alpha = 2.5 eps / steps."
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        torch.manual_seed(seed + i)
-        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
-        xa = pgd_attack(model, xb, yb, eps, 2.5 * eps / steps, steps, norm, True, restarts)
-        correct += (predict(model, xa) == yb).sum().item()
-    return correct / len(x)
+    attack = lambda xb, yb, start: pgd_attack(model, xb, yb, eps, 2.5 * eps / steps, steps, norm, True, restarts,
+                                              start=start)
+    return accuracy(model, x, y, attack, batch_size, seed, 'sanity')
 
 def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 20,
                   eps_factors=(0, 0.5, 1, 2, 4, 8), more: int = 5, restarts: int = 5, zero_tol: float = 0.05,
@@ -173,7 +146,7 @@ def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     with torch.no_grad(): a, b = model(x[:batch_size]), model(x[:batch_size])
     r['deterministic'] = dict(passed=bool(torch.equal(a, b)) and not model.training,
                               max_abs_diff=(a - b).abs().max().item(), eval_mode=not model.training)
-    clean = accuracy(model, x, y, batch_size)
+    clean = accuracy(model, x, y, batch_size=batch_size)
     # accuracy vs eps: l_inf never needs more than 1 (the whole box)
     epss = [min(1.0, f * eps) for f in eps_factors]
     accs = [clean if e == 0 else _pgd_acc(model, x, y, e, steps, seed=seed, batch_size=batch_size) for e in epss]
@@ -187,7 +160,7 @@ def sanity_checks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     r['restarts'] = dict(passed=rs <= base + tol, restarts=[1, restarts], accuracy=[base, rs], tolerance=tol)
     g = torch.Generator(device='cpu').manual_seed(seed)
     noise = (torch.randint(0, 2, x.shape, generator=g).to(x) * 2 - 1) * eps
-    acc_noise = accuracy(model, (x + noise).clamp(0, 1), y, batch_size)
+    acc_noise = accuracy(model, (x + noise).clamp(0, 1), y, batch_size=batch_size)
     r['beats_noise'] = dict(passed=base < acc_noise or acc_noise == 0, clean=clean, noise=acc_noise, pgd=base)
     xg = x.clone().requires_grad_(True)
     with attack_mode(model):
@@ -289,7 +262,7 @@ def cifar10c_accuracy(model: nn.Module, root: str | os.PathLike = 'data', corrup
         per[c] = {}
         for s in severities:
             xc, yc = load_cifar10c(c, s, root, n_per_severity)
-            per[c][str(s)] = accuracy(model, to_float(xc).to(device), yc.to(device), batch_size)
+            per[c][str(s)] = accuracy(model, xc, yc, batch_size=batch_size)
     sev = {str(s): float(np.mean([per[c][str(s)] for c in corruptions])) for s in severities}
     return dict(per_corruption=per, per_severity=sev, mean=float(np.mean(list(sev.values()))),
                 n_per_severity=len(yc), corruptions=list(corruptions))
@@ -313,14 +286,3 @@ def plot_cifar10c(results: dict, path: str | os.PathLike | None = None, title: s
     if path is not None:
         write_figure(fig, path, dpi=120)
     return fig
-
-# %% ../nbs/09_evaluate.ipynb #3d8007a3
-_ENGINE = ('EvaluateConfig', 'evaluate_config_for', 'validate_evaluate', 'load_test_set', '_write_json', 'RESULT_KEYS',
-           'EVAL_RESUMABLE', 'run_evaluate')
-
-def __getattr__(name):
-    "The evaluate command's settings and driver are the engine's (lesson 43: `amoc_nb.pipeline` imports this module)."
-    if name in _ENGINE:
-        from amoc_nb import pipeline
-        return getattr(pipeline, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

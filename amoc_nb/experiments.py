@@ -14,13 +14,17 @@ from tqdm.auto import tqdm
 
 from .data import load_dataset, to_float, DATASETS
 from .losses import get_variant
-from .pretrain import (PretrainConfig, config_for, pretrain, load_checkpoint, load_encoder, config_to_dict,
-                              config_from_dict, config_diff, save_config, resolve_device, build, amoc_step,
-                              step_settings, use_amp, speed_setup, to_device_batch)
-from .linear_eval import linear_eval_config_for, run_linear_eval
-from .finetune import finetune_config_for, run_finetune
-from .evaluate import load_classifier, evaluate_classifier, ATTACK_NAMES
-from .baselines import baseline_config_for, run_baseline, METHODS
+from .configs import (PretrainConfig, config_for, config_to_dict, config_from_dict, config_diff, save_config, resolve_device, use_amp, speed_setup, to_device_batch)
+from .pretrain import pretrain, build, amoc_step, step_settings
+from .checkpoints import load_checkpoint, load_encoder
+from .configs import linear_eval_config_for
+from .pipeline import run_linear_eval
+from .configs import finetune_config_for
+from .pipeline import run_finetune
+from .checkpoints import load_classifier
+from .evaluate import evaluate_classifier, ATTACK_NAMES
+from .configs import baseline_config_for, METHODS
+from .pipeline import run_baseline
 from . import viz
 from .runs import writes_run_dir, write_json, write_text, write_tensors, write_figure, collapse_summary
 
@@ -253,7 +257,7 @@ def _methods(cfg: DemoConfig) -> list[str]:
 def random_encoder(pc: PretrainConfig, out: Path) -> Path:
     """A pre-training checkpoint at epoch 0: the randomly initialised encoder that training would start from, with its
     BatchNorm running statistics measured on the training images (see `calibrate_bn`)."""
-    from amoc_nb.pretrain import save_epoch_checkpoint
+    from amoc_nb.checkpoints import save_epoch_checkpoint
     torch.manual_seed(pc.seed)
     model, opt, _ = build(pc, 'cpu')
     train, _ = load_dataset(pc.dataset, pc.data_root, pc.download, size=pc.image_size, seed=0)
@@ -430,7 +434,7 @@ def report_md(res: dict, cfg: DemoConfig) -> str:
                          + f" PGD-20 accuracy, against CCC's StdEv {_pct(ccc)}%.")
     lines += controls_md(res) + learning_md(res)
     lines += ['', '## Files', '', '`results.json` (every number), `test_set.pt` (the exact test tensors), '
-              'classifier checkpoints under `stdev/`, `robev/` (load with `amoc_nb.evaluate.load_classifier`), '
+              'classifier checkpoints under `stdev/`, `robev/` (load with `amoc_nb.checkpoints.load_classifier`), '
               'figures: `learning.png`, `loss_curves.png`, `accuracy.png`, `tsne.png`.']
     return '\n'.join(lines) + '\n'
 

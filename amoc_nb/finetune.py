@@ -4,30 +4,21 @@
 
 # %% ../nbs/08_finetune.ipynb #b76bc768
 from __future__ import annotations
-import os
-from dataclasses import dataclass
-from pathlib import Path
-from typing import ClassVar
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .data import DATASETS, ImageSet, load_dataset
-from .models import ARCHS, Classifier, make_encoder
+from .data import ImageSet
+from .models import Classifier, make_encoder
 from .attacks import attack_mode
-from .runs import writes_run_dir
-from .linear_eval import BN_CHOICES, LossFn, pgd_ce, fit_classifier, resolve_bn
-# the settings, and the pre-trained encoder: defined in the engine, lessons 41 and 42
-from .configs import (FINETUNE_LOSSES, SMALL_FINETUNE_DEFAULTS, FinetuneConfig, finetune_config_for,
-                             validate_finetune, check_common, _pretrain_config)
+from .pretrain import input_norm
+from .linear_eval import LossFn, pgd_ce, fit_classifier, resolve_bn
+# the engine: the settings (lesson 41) and the pre-trained encoder (42)
+from .configs import FINETUNE_LOSSES, FinetuneConfig
 from .checkpoints import load_encoder, encoder_info
-_all_ = ['FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'FinetuneConfig', 'finetune_config_for', 'validate_finetune',
-         'run_finetune']
 
 # %% auto #0
-__all__ = ['trades_loss', 'adversarial_loss', 'split_train', 'adversarial_train', 'initial_classifier', 'FINETUNE_LOSSES',
-           'SMALL_FINETUNE_DEFAULTS', 'FinetuneConfig', 'finetune_config_for', 'validate_finetune', 'run_finetune']
+__all__ = ['trades_loss', 'adversarial_loss', 'split_train', 'adversarial_train', 'initial_classifier']
 
 # %% ../nbs/08_finetune.ipynb #fcc8ee18
 def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, alpha: float = 2 / 255,
@@ -83,15 +74,6 @@ def initial_classifier(cfg: FinetuneConfig, n_classes: int) -> tuple[Classifier,
         enc = load_encoder(cfg.encoder)
     else:
         info = dict(kind='random-init', variant=None, dataset=None, image_size=None, epochs=0)
-        mean, std = ((0.5,) * 3, (0.5,) * 3) if cfg.dataset != 'cifar10' else (None, None)
-        enc = make_encoder(cfg.arch, width=cfg.width, **({} if mean is None else dict(mean=mean, std=std)))
+        enc = make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset))
     bn = resolve_bn(cfg.bn, info['variant'])
     return Classifier(enc, n_classes, bn=bn), {**info, 'bn': bn}
-
-# %% ../nbs/08_finetune.ipynb #4cefdc1c
-def __getattr__(name):
-    "`finish_run` and `run_finetune` are the engine's (lesson 43, `amoc_nb.pipeline`, which imports this module)."
-    if name in ('finish_run', 'run_finetune'):
-        from amoc_nb import pipeline
-        return getattr(pipeline, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

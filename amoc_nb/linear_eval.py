@@ -4,36 +4,27 @@
 
 # %% ../nbs/07_linear_eval.ipynb #6b6d2048
 from __future__ import annotations
-import json, os, time
-from dataclasses import dataclass
+import time
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DATASETS, ImageSet, load_dataset, crop_flip, batch_indices, to_float
+from .data import ImageSet, crop_flip, batch_indices, to_float
 from .models import Classifier, BN_MODES
-from .attacks import pgd_attack
+from .attacks import pgd_attack, accuracy
 from .losses import get_variant
-from .runs import (CheckpointError, append_metrics, read_metrics, writes_run_dir, sync_metrics, end_epoch,
-                          write_json, intact_note, FiniteWatch, diverged_message, SaveFailed)
-# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
-from .configs import (LINEAR_MODES, BN_CHOICES, WEIGHT_DECAY, SMALL_LINEAR_DEFAULTS, SMALL_MODE_DEFAULTS,
-                             LinearEvalConfig, linear_eval_config_for, _pretrain_config, validate_linear, check_common,
-                             config_to_dict, save_config, resolve_device)
-from .checkpoints import (load_checkpoint, load_encoder, save_classifier, atomic_save, encoder_info, rng_state,
-                                 set_rng_state, prepare_run_dir, prepare_run, restore, classifier_state)
-_all_ = ['LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'LinearEvalConfig',
-         'linear_eval_config_for', 'validate_linear', 'check_common', 'encoder_info', 'finish_run', 'run_linear_eval']
+# the engine: run directories (lesson 40), settings (41), checkpoints (42)
+from .runs import writes_run_dir, end_epoch, FiniteWatch, diverged_message
+from .configs import BN_CHOICES, save_config, resolve_device
+from .checkpoints import open_run, restore, classifier_state
 
 # %% auto #0
-__all__ = ['LossFn', 'resolve_bn', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'multistep_lr', 'augmenter', 'accuracy',
-           'pgd_accuracy', 'fit_classifier', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'SMALL_LINEAR_DEFAULTS',
-           'SMALL_MODE_DEFAULTS', 'LinearEvalConfig', 'linear_eval_config_for', 'validate_linear', 'check_common',
-           'encoder_info', 'finish_run', 'run_linear_eval']
+__all__ = ['LossFn', 'resolve_bn', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'multistep_lr', 'augmenter', 'pgd_eval',
+           'fit_classifier']
 
 # %% ../nbs/07_linear_eval.ipynb #c6be33e1
 def resolve_bn(bn: str, variant: str | None) -> str:
@@ -77,34 +68,11 @@ def augmenter(size: int, padding: int, flip: bool) -> nn.Module:
     aug = crop_flip(size, padding)
     return aug if flip else aug[0]
 
-# %% ../nbs/07_linear_eval.ipynb #66ef5965
-@torch.no_grad()
-def accuracy(clf: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512, progress: bool = False,
-             desc: str = 'clean') -> float:
-    "Clean accuracy of `clf` on images `x` (uint8 or float in [0,1]) in eval mode and fp32."
-    was = clf.training; clf.eval()
-    dev = next(clf.parameters()).device
-    correct = 0
-    for i in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False):
-        xb = to_float(x[i:i + batch_size].to(dev))
-        correct += (clf(xb).argmax(1) == y[i:i + batch_size].to(dev)).sum().item()
-    clf.train(was)
-    return correct / max(1, len(x))
-
-def pgd_accuracy(clf: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int = 20,
-                 batch_size: int = 512, progress: bool = False, desc: str = 'PGD') -> float:
-    "Accuracy under l_inf PGD (random start) in eval mode and fp32."
-    was = clf.training; clf.eval()
-    dev = next(clf.parameters()).device
-    correct = 0
-    for i in tqdm(range(0, len(x), batch_size), desc=desc, disable=not progress, leave=False):
-        xb, yb = to_float(x[i:i + batch_size].to(dev)), y[i:i + batch_size].to(dev)
-        xa = pgd_attack(clf, xb, yb, eps, alpha, steps)
-        with torch.no_grad(): correct += (clf(xa).argmax(1) == yb).sum().item()
-    clf.train(was)
-    return correct / max(1, len(x))
-
 # %% ../nbs/07_linear_eval.ipynb #2e05ad7a
+def pgd_eval(clf: nn.Module, eps: float, alpha: float, steps: int) -> Callable:
+    "The l_inf PGD attack (random start) that `attacks.accuracy` runs on `clf` when it measures robust accuracy."
+    return lambda x, y, start: pgd_attack(clf, x, y, eps, alpha, steps, start=start)
+
 @writes_run_dir
 def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, params, kind: str,
                    resume: bool = False, train_mode: bool = True, val: ImageSet | None = None, select: str = 'pgd',
@@ -114,7 +82,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     seed, device (and eps, alpha, attack_steps if `val` is given). Returns (clf with the final or the best-on-`val`
     weights, info)."""
     out, device = Path(out), resolve_device(cfg.device)
-    ck, history = prepare_run(cfg, out, resume, kind)         # refuses to overwrite a run; checks a resumed config
+    ck, history = open_run(cfg, out, resume, kind)            # refuses to overwrite a run; checks a resumed config
     clf.to(device)
     params = list(params)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
@@ -148,8 +116,9 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
         row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / (n_steps * cfg.batch_size),
                    lr=lr, seconds=time.time() - t0)
         if val is not None:
-            row['val_clean'] = accuracy(clf, val.x, val.y)
-            row['val_pgd'] = pgd_accuracy(clf, val.x, val.y, cfg.eps, cfg.alpha, cfg.attack_steps)
+            row['val_clean'] = accuracy(clf, val.x, val.y)             # lesson 04's evaluation function
+            row['val_pgd'] = accuracy(clf, val.x, val.y, pgd_eval(clf, cfg.eps, cfg.alpha, cfg.attack_steps),
+                                      seed=cfg.seed, name='val-pgd')
             score = row['val_clean'] if select == 'clean' else row['val_pgd']
             if best is None or score > best['score']:
                 best = dict(epoch=epoch + 1, score=score, model={k: v.clone() for k, v in clf.state_dict().items()})
@@ -160,11 +129,3 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     clf.eval()
     return clf, dict(epochs=cfg.epochs, selected_epoch=best['epoch'] if best else cfg.epochs,
                      train_seconds=time.time() - t_start)
-
-# %% ../nbs/07_linear_eval.ipynb #7783fb6f
-def __getattr__(name):
-    "`finish_run` and `run_linear_eval` are the engine's (lesson 43, `amoc_nb.pipeline`, which imports this module)."
-    if name in ('finish_run', 'run_linear_eval'):
-        from amoc_nb import pipeline
-        return getattr(pipeline, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

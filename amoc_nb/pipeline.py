@@ -18,11 +18,12 @@ from .models import Classifier
 from .runs import CheckpointError, RunExists, SaveFailed, writes_run_dir, write_json, intact_note
 from .configs import (LinearEvalConfig, FinetuneConfig, BaselineConfig, validate_linear, validate_finetune,
                              validate_baseline, config_to_dict, config_from_dict, config_diff, save_config, resolve_device)
-from .checkpoints import save_classifier, load_encoder, encoder_info, prepare_run_dir
-from .linear_eval import resolve_bn, frozen_classifier, clean_ce, pgd_ce, fit_classifier, accuracy, pgd_accuracy
+from .attacks import accuracy
+from .checkpoints import save_classifier, load_encoder, encoder_info, load_classifier, open_run
+from .linear_eval import resolve_bn, frozen_classifier, clean_ce, pgd_ce, fit_classifier, pgd_eval
 from .finetune import initial_classifier, adversarial_train
 from .evaluate import (PAPER_EPS, DEFAULT_EPS, ATTACK_NAMES, CORRUPTIONS, check_attacks, attack_suite,
-                              load_classifier, evaluate_classifier, sanity_checks, sanity_summary, cifar10c_labels,
+                              evaluate_classifier, sanity_checks, sanity_summary, cifar10c_labels,
                               download_cifar10c, cifar10c_accuracy, plot_cifar10c)
 from .baselines import make_baseline_encoder, run_acl
 
@@ -40,10 +41,10 @@ def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: b
     try: save_classifier(clf, out/'classifier.pt', config=config_to_dict(cfg), dataset=cfg.dataset, **meta)
     except SaveFailed as e: raise SaveFailed(f"{e} {intact_note(info['epochs'])}") from None
     t0 = time.time()
-    torch.manual_seed(cfg.seed)                                   # the attack's random start is reproducible
-    clean = accuracy(clf, x, y, cfg.eval_batch_size, progress, 'test clean')
-    robust = pgd_accuracy(clf, x, y, cfg.eps, cfg.eval_alpha, cfg.eval_steps, cfg.eval_batch_size, progress,
-                          f'test PGD-{cfg.eval_steps}')
+    # lesson 04's evaluation function: fp32, eval mode, random starts keyed by (seed, attack, sample)
+    clean = accuracy(clf, x, y, batch_size=cfg.eval_batch_size, progress=progress, name='test clean')
+    robust = accuracy(clf, x, y, pgd_eval(clf, cfg.eps, cfg.eval_alpha, cfg.eval_steps), cfg.eval_batch_size, cfg.seed,
+                      f'test PGD-{cfg.eval_steps}', progress)
     res = dict(**meta, dataset=cfg.dataset, n_test=len(x), clean=clean, **{f'pgd{cfg.eval_steps}': robust}, robust=robust,
                attack=dict(name='pgd', norm='linf', eps=cfg.eps, alpha=cfg.eval_alpha, steps=cfg.eval_steps,
                            rand_init=True),
@@ -58,7 +59,7 @@ def run_linear_eval(cfg: LinearEvalConfig, out: str | os.PathLike, resume: bool 
     validate_linear(cfg)
     info = encoder_info(cfg.encoder)
     bn = resolve_bn(cfg.bn, info['variant'])
-    prepare_run_dir(cfg, out, resume, 'linear-eval')              # fail early, before loading data
+    open_run(cfg, out, resume, 'linear-eval')                    # fail early, before loading data
     train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     if info['dataset'] and info['dataset'] != cfg.dataset and progress:
         tqdm.write(f"note: the encoder was pre-trained on {info['dataset']}, evaluated here on {cfg.dataset}")
@@ -232,7 +233,7 @@ def run_supervised(cfg: BaselineConfig, out: str | os.PathLike, resume: bool = F
     "AdvTraining or TRADES from scratch; writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
     validate_baseline(cfg)
     kind = f'{cfg.method}-train'
-    prepare_run_dir(cfg, out, resume, kind)                        # fail early, before loading data
+    open_run(cfg, out, resume, kind)                               # fail early, before loading data
     train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     torch.manual_seed(cfg.seed)                                    # a reproducible random initialisation
     clf = Classifier(make_baseline_encoder(cfg), train.n_classes, bn='adv')

@@ -4,46 +4,36 @@
 
 # %% ../nbs/06_pretrain.ipynb #cd667557
 from __future__ import annotations
-import contextlib, dataclasses, json, math, os, sys, time
+import contextlib, math, sys, time
 from collections import OrderedDict
-from dataclasses import dataclass, asdict, field
-from typing import ClassVar
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .data import DATASETS, load_dataset, MocoV2Augment, HostViews, two_views, batch_indices
-from .models import ARCHS, make_encoder, ProjectionHead, bn_mode
+from .data import load_dataset, MocoV2Augment, HostViews, two_views, batch_indices
+from .models import make_encoder, ProjectionHead, bn_mode
 from .moco import momentum_update, make_key_encoder
 from .banks import MemoryBank, bank_stats
 from .attacks import pair_pgd
-from .losses import (Variant, get_variant, ALL_VARIANTS, info_nce, amoc_loss, adv_bank_source, check_lambda,
-                            ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS)
-from .runs import (CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, write_json,
-                          append_metrics, read_metrics, sync_metrics, end_epoch, writes_run_dir, FiniteWatch,
-                          CollapseWatch, diverged_message)
-# the settings, and what a run directory keeps: defined in the engine, lessons 41 and 42
-from .configs import (AMP_MODES, PretrainConfig, SMALL_DEFAULTS, RESUMABLE_CHANGES, config_for, validate,
-                             config_to_dict, config_from_dict, config_diff, save_config, resolve_device, use_amp,
-                             speed_setup, to_device_batch)
-from .checkpoints import (atomic_save, load_checkpoint, save_classifier, build_classifier, load_encoder,
-                                 rng_state, set_rng_state, prepare_run_dir, prepare_run, restore, epoch_state,
-                                 save_epoch_checkpoint)
-_all_ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for', 'validate', 'atomic_save',
-         'load_checkpoint', 'save_classifier', 'build_classifier', 'config_to_dict', 'config_from_dict', 'config_diff',
-         'save_config', 'rng_state', 'set_rng_state', 'resolve_device', 'use_amp', 'speed_setup', 'to_device_batch',
-         'RunExists', 'prepare_run_dir', 'epoch_state', 'save_epoch_checkpoint', 'load_encoder']
+from .losses import Variant, get_variant, amoc_loss, adv_bank_source
+from .moco import info_nce
+# the engine below the loop: run directories (lesson 40), settings (41), checkpoints (42), the process group (44)
+from .runs import Diverged, end_epoch, FiniteWatch, CollapseWatch, diverged_message
+from .configs import PretrainConfig, validate, save_config, use_amp, speed_setup, to_device_batch
+from .checkpoints import open_run, epoch_state
+from .procgroup import (DistributedAMOC, env_world, init_distributed, main_opens, on_main, barrier, broadcast_module,
+                               broadcast_object, gather_objects, mean_over_ranks, first_over_ranks, rank_rng,
+                               restore_rng, parallel_view)
 
 # %% auto #0
-__all__ = ['AMOC', 'StepSettings', 'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'build', 'step_settings', 'make_views', 'pretrain',
-           'epoch_metrics', 'AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'PretrainConfig', 'config_for',
-           'validate', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'config_to_dict',
-           'config_from_dict', 'config_diff', 'save_config', 'rng_state', 'set_rng_state', 'resolve_device', 'use_amp',
-           'speed_setup', 'to_device_batch', 'RunExists', 'prepare_run_dir', 'epoch_state', 'save_epoch_checkpoint',
-           'load_encoder']
+__all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'build', 'input_norm',
+           'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method', 'load_train', 'restore_run',
+           'train_step', 'train', 'pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
 class AMOC(nn.Module):
@@ -82,6 +72,7 @@ class StepSettings:
     attack_anchor: str = 'train'   # a view not attacked is fixed at: 'train' its clean feature, 'eval' f(x + r)
     attack_first: bool = False     # attack before the clean forward (needs attack_anchor='eval')
     amp: bool = False              # bf16 autocast for the forward passes and the attack (CUDA fast path)
+    start: Callable | None = None  # PGD's random starts (None: attacks.random_start; lesson 44 keys them per sample)
 
 def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer, s: StepSettings,
               momentum=momentum_update) -> dict:
@@ -89,7 +80,7 @@ def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.
     v, banks = s.variant, model.banks
     def attack(q_anchor=None, k_anchor=None):                                    # eq. 3.3, on the branch(es) v perturbs
         return pair_pgd(model.q, model.k, x1, x2, banks[v.bank].keys, v.adv_query, v.adv_key, q_anchor, k_anchor,
-                        s.T, s.eps, s.alpha, s.attack_steps)
+                        s.T, s.eps, s.alpha, s.attack_steps, start=s.start)
     with torch.autocast(x1.device.type, torch.bfloat16) if s.amp else contextlib.nullcontext():
         if s.attack_first: x1_adv, x2_adv = attack()                             # code: first, anchors f(x + r)
         # 1. clean query and key; the adversarial views
@@ -135,76 +126,147 @@ def eps_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> tuple[float,
 # %% ../nbs/06_pretrain.ipynb #586f4250
 def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.Module | HostViews]:
     "The model (with banks), optimiser and view augmentation for `cfg` (kornia, or per-image torchvision if views='host')."
-    mean, std = ((0.5,) * 3, (0.5,) * 3) if cfg.dataset != 'cifar10' else (None, None)
-    enc = make_encoder(cfg.arch, width=cfg.width, **({} if mean is None else dict(mean=mean, std=std)))
-    model = AMOC(enc, cfg.feat_dim, cfg.bank_size).to(device)
+    model = AMOC(make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset)), cfg.feat_dim, cfg.bank_size).to(device)
     opt = torch.optim.SGD(model.q.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     size = 32 if cfg.dataset == 'cifar10' else cfg.image_size
     aug = (HostViews if cfg.views == 'host' else MocoV2Augment)(size, crop_scale=cfg.crop_scale, flip=cfg.flip)
     return model, opt, aug
 
-def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = False) -> StepSettings:
+def input_norm(dataset: str) -> dict:
+    "The encoder's input normalisation: CIFAR-10's channel statistics (the encoder's default), else 0.5 / 0.5."
+    return {} if dataset == 'cifar10' else dict(mean=(0.5,) * 3, std=(0.5,) * 3)
+
+def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = False, start=None) -> StepSettings:
     return StepSettings(get_variant(cfg.variant), cfg.T, cfg.m, cfg.lam, eps, alpha, cfg.attack_steps, cfg.aca_plus,
-                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp)
+                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp, start)
 
 def make_views(aug, x: torch.Tensor, cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
     "(c(x), c'(x)) of a uint8 batch, ready for the step: kornia on the device, or (HostViews) per image on the host."
     views = aug(x.cpu()) if isinstance(aug, HostViews) else two_views(aug, x)
     return tuple(to_device_batch(v.to(device, non_blocking=True), cfg, device) for v in views)
 
-@writes_run_dir
-def pretrain(cfg: PretrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
-    "AMOC pre-training (the `amoc-nb pretrain` command): writes config.json, metrics.jsonl and checkpoint.pt in `out`."
-    from amoc_nb.distributed import launched_by_torchrun
-    if launched_by_torchrun():                       # torchrun, any N: the data-parallel loop of lesson 14
-        from amoc_nb.distributed import pretrain_distributed
-        return pretrain_distributed(cfg, out, resume, progress)
-    validate(cfg)
-    out, device = Path(out), resolve_device(cfg.device)
-    ck, history = prepare_run(cfg, out, resume, 'amoc-pretrain')          # None and [] unless resumed (lesson 42)
-    train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
-    x_train = train.x.to(device)                                         # uint8 on the device
-    torch.manual_seed(cfg.seed)
-    data_gen = torch.Generator().manual_seed(cfg.seed)
-    model, opt, aug = build(cfg, device)
-    start = restore(ck, model, opt, data_gen)                            # 0, or the epoch a resumed run reached
-    save_config(cfg, out)
-    speed_setup(model, cfg, device)
-    amp = use_amp(cfg, device)
-    n_steps = len(x_train) // cfg.batch_size
-    if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
-    model.train()
-    collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history)
-    for epoch in range(start, cfg.epochs):
-        t0, sums, finite = time.time(), None, FiniteWatch(device)
-        order = torch.stack(batch_indices(len(x_train), cfg.batch_size, data_gen)).to(device)   # one copy per epoch
-        bar = tqdm(order, desc=f'{cfg.variant} epoch {epoch + 1}/{cfg.epochs}', disable=not progress, leave=False)
-        for i, idx in enumerate(bar):
-            step = epoch * n_steps + i
-            for g in opt.param_groups: g['lr'] = lr_at(step, n_steps, cfg)
-            x1, x2 = make_views(aug, x_train[idx], cfg, device)
-            terms = amoc_step(model, x1, x2, opt, step_settings(cfg, *eps_at(step, n_steps, cfg), amp=amp))
-            sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
-            finite.update(terms['loss'], step)                          # on the device: no sync here
-        finite.check(lambda s: diverged_message(s, epoch + 1, lr_at(s, n_steps, cfg), eps_at(s, n_steps, cfg)[0], epoch))
-        row = epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, time.time() - t0)
-        warning = collapse.update(row)
-        end_epoch(out, epoch_state('amoc-pretrain', epoch, step, cfg, model, opt, data_gen), row, history)
-        if warning: print(warning, file=sys.stderr)
-        if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, "
-                                f"L_{cfg.variant} {row['l_star']:.3f}) {row['img_per_s']:.0f} img/s")
-    if (warning := collapse.finish()): print(warning, file=sys.stderr)
-    return out
+@contextlib.contextmanager
+def unchanged(model: nn.Module):
+    "Inside, forwards may run in training mode: every buffer (BN running statistics, banks) is put back afterwards."
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()}
+    try:
+        with torch.no_grad(): yield model
+    finally:
+        with torch.no_grad():
+            for k, b in model.named_buffers(): b.copy_(saved[k])
 
-def epoch_metrics(model, x1, x2, sums, n_steps, epoch, step, cfg, seconds) -> dict:
-    "One metrics.jsonl row: mean loss terms, lr, eps, speed and both banks' statistics on the last batch."
-    with torch.no_grad():
+def bank_metrics(model: AMOC, x1, x2, cfg) -> dict:
+    "Both banks' statistics on the last batch, and InfoNCE's negative term per key; the model is left as it was."
+    row = {}
+    with unchanged(model):
         q, k = model.query(x1, 'clean'), model.key(x2, 'clean')
-    row = dict(epoch=epoch + 1, step=step + 1, **{k_: float(v) / n_steps for k_, v in sums.items()},
-               lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], seconds=seconds,
-               img_per_s=n_steps * cfg.batch_size / seconds)
-    for b in ('clean', 'adv'):
-        row.update({f'bank_{b}_{k_}': v for k_, v in bank_stats(model.banks[b], q, k).items()})
-        with torch.no_grad():              # (1/K) sum_n exp(q.n/T): InfoNCE's negative term per key (Remark 1, lesson 21)
+        for b in ('clean', 'adv'):
+            row.update({f'bank_{b}_{k_}': v for k_, v in bank_stats(model.banks[b], q, k).items()})
+            # (1/K) sum_n exp(q.n/T): InfoNCE's negative term per key (Remark 1, lesson 21)
             row[f'bank_{b}_denom'] = float(torch.exp(q @ model.banks[b].keys.t() / cfg.T).mean())
     return row
+
+# %% ../nbs/06_pretrain.ipynb #cf568f51
+@dataclass
+class Method:
+    "What the contrastive loop needs of a pre-training method: AMOC below, ACL in lesson 10."
+    kind: str                        # its checkpoints' kind
+    build: Callable                  # (cfg, device) -> (model, optimiser, view augmentation)
+    step: Callable                   # (view, x1, x2, opt, cfg, eps, alpha, amp, start) -> loss terms (tensors)
+    metrics: Callable                # (model, x1, x2, cfg) -> the epoch's extra metrics; must not change the model
+    label: Callable                  # (cfg) -> its name in the progress bar
+    summary: Callable                # (row, cfg) -> the loss part of the progress line
+    view: Callable | None = None     # (model, info, cfg) -> what `step` gets (lesson 44); None: the model, one process
+    watch_collapse: bool = True
+
+def load_train(cfg, info) -> torch.Tensor:
+    "The training images (uint8) on this rank's device; rank 0 loads them first (it may download them)."
+    if info.is_main: train, _ = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
+    barrier()
+    if not info.is_main: train, _ = load_dataset(cfg.dataset, cfg.data_root, False, size=cfg.image_size, seed=0)
+    return train.x.to(info.device)
+
+def restore_run(ck: dict | None, model: nn.Module, opt, data_gen: torch.Generator, info) -> tuple[int, str | None]:
+    "Rank 0's checkpoint `ck` back on every rank: (the epoch to start from, 'exact' or how it was re-sharded)."
+    meta = broadcast_object(None if ck is None else {k: ck.get(k) for k in ('optimizer', 'epoch', 'rng', 'config', 'distributed')})
+    if meta is None: return 0, None
+    if info.is_main: model.load_state_dict(ck['model'])
+    broadcast_module(model)
+    opt.load_state_dict(meta['optimizer'])
+    return meta['epoch'], restore_rng(meta, info, data_gen)
+
+def train_step(method: Method, view, opt, make_views, x_train: torch.Tensor, idx: torch.Tensor, step: int,
+               n_steps: int, cfg, amp: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    "One step of the loop on the global batch `x_train[idx]`: (loss terms, this rank's views c(x), c'(x))."
+    for g in opt.param_groups: g['lr'] = lr_at(step, n_steps, cfg)
+    x1, x2, starts = (view.step_inputs(make_views, x_train[idx], idx, step) if isinstance(view, DistributedAMOC)
+                      else (*make_views(x_train[idx]), None))       # views (and PGD starts) of this rank, lesson 44
+    return method.step(view, x1, x2, opt, cfg, *eps_at(step, n_steps, cfg), amp, starts), x1, x2
+
+def train(method: Method, cfg, out, resume: bool = False, progress: bool = True, on_epoch: Callable | None = None) -> Path:
+    """The contrastive pre-training loop, for one process or N (torchrun): rank 0 opens the run directory (lesson 42),
+    every rank builds or restores the model, then per epoch: the steps, a metrics row, the checkpoint and the metrics
+    line (rank 0). `on_epoch(model, row)` runs on rank 0 after each epoch is saved."""
+    n = env_world()[1]                                           # N processes under torchrun, else 1 (lesson 44)
+    if n > 1 and method.view is None: raise ValueError(f'{method.kind} runs in one process: start it without --nproc')
+    if cfg.batch_size % n:
+        raise ValueError(f'--batch-size {cfg.batch_size} is the global batch and must divide by the {n} processes')
+    info = init_distributed(cfg.device)                          # a world of one without torchrun
+    out = Path(out)
+    with main_opens(out, lambda: (open_run(cfg, out, resume, method.kind), save_config(cfg, out))[0], info) as opened:
+        ck, history = opened or (None, [])
+        x_train = load_train(cfg, info)
+        n_steps = len(x_train) // cfg.batch_size
+        if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
+        torch.manual_seed(cfg.seed)
+        model, opt, aug = method.build(cfg, info.device)
+        broadcast_module(model)                                  # rank 0's initial weights and banks everywhere
+        data_gen = torch.Generator().manual_seed(cfg.seed)       # the epoch order: the same on every rank
+        start, resumed = restore_run(ck, model, opt, data_gen, info)
+        if resumed not in (None, 'exact') and info.is_main: print(f'resumed at epoch {start} ({resumed})', file=sys.stderr)
+        speed_setup(model, cfg, info.device)
+        view = method.view(model, info, cfg) if method.view else model
+        amp, make = use_amp(cfg, info.device), (lambda x: make_views(aug, x, cfg, info.device))
+        model.train()
+        collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history) if method.watch_collapse else None
+        for epoch in range(start, cfg.epochs):
+            t0, sums, finite = time.time(), None, FiniteWatch(info.device)
+            order = torch.stack(batch_indices(len(x_train), cfg.batch_size, data_gen)).to(info.device)
+            desc = f'{method.label(cfg)} epoch {epoch + 1}/{cfg.epochs}' + (f' ({n} proc)' if n > 1 else '')
+            for i, idx in enumerate(tqdm(order, desc=desc, disable=not (progress and info.is_main), leave=False)):
+                step = epoch * n_steps + i
+                terms, x1, x2 = train_step(method, view, opt, make, x_train, idx, step, n_steps, cfg, amp)
+                sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
+                finite.update(terms['loss'], step)                   # on the device: no sync here
+            if (bad := first_over_ranks(finite.first, info)) >= 0:
+                raise Diverged(diverged_message(bad, bad // n_steps + 1, lr_at(bad, n_steps, cfg),
+                                                eps_at(bad, n_steps, cfg)[0], epoch))
+            seconds, sums = time.time() - t0, mean_over_ranks(sums)
+            row = dict(epoch=epoch + 1, step=step + 1, **{k: float(v) / n_steps for k, v in sums.items()},
+                       lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], seconds=seconds,
+                       img_per_s=n_steps * cfg.batch_size / seconds, **method.metrics(model, x1, x2, cfg))
+            row.update(world_size=n, batch_per_rank=cfg.batch_size // n)
+            warning = collapse.update(row) if collapse else None
+            rngs = gather_objects(rank_rng(info), info)              # every rank's RNG, for an exact resume
+            ck = lambda: {**epoch_state(method.kind, epoch, step, cfg, model, opt, data_gen),
+                          'distributed': dict(world_size=n, batch_per_rank=cfg.batch_size // n, rng_ranks=rngs)}
+            on_main(lambda: end_epoch(out, ck(), row, history), info)   # checkpoint, then the metrics line
+            if not info.is_main: continue
+            if warning: print(warning, file=sys.stderr)
+            if on_epoch is not None: on_epoch(model, row)
+            if progress: tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: {method.summary(row, cfg)} {row['img_per_s']:.0f} "
+                                    f"img/s" + (f' on {n} processes' if n > 1 else ''))
+        if collapse and (warning := collapse.finish()) and info.is_main: print(warning, file=sys.stderr)
+    return out
+
+AMOC_METHOD = Method(
+    'amoc-pretrain', build,
+    step=lambda view, x1, x2, opt, cfg, eps, alpha, amp, start: amoc_step(view, x1, x2, opt,
+                                                                          step_settings(cfg, eps, alpha, amp, start)),
+    metrics=bank_metrics, label=lambda cfg: cfg.variant,
+    summary=lambda row, cfg: f"loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, L_{cfg.variant} {row['l_star']:.3f})",
+    view=lambda model, info, cfg: parallel_view(model, info, cfg.seed, cfg.variant, cfg.shuffle_bn, cfg.bn_groups))
+
+def pretrain(cfg: PretrainConfig, out, resume: bool = False, progress: bool = True) -> Path:
+    "AMOC pre-training (`amoc-nb pretrain`, 1 or N processes): config.json, metrics.jsonl and checkpoint.pt in `out`."
+    return train(AMOC_METHOD, validate(cfg), out, resume, progress)

@@ -17,7 +17,7 @@ __all__ = ['LOCK_FILE', 'TMP_SUFFIX', 'METRICS', 'COLLAPSE_EPOCHS', 'RunLocked',
            'RunExists', 'RunLock', 'remove_temp_files', 'run_lock', 'writes_run_dir', 'failure_message', 'write_atomic',
            'write_json', 'write_text', 'write_figure', 'write_tensors', 'save_checkpoint', 'intact_note',
            'verify_checkpoint', 'load_checkpoint_file', 'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch',
-           'FiniteWatch', 'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary', 'open_run']
+           'FiniteWatch', 'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary']
 
 # %% ../nbs/40_runs.ipynb #2337a087
 class RunLocked(RuntimeError): "Another process writes this run directory (the command exits with code 2)."
@@ -61,7 +61,7 @@ class RunLock:
     def acquire(self) -> None:
         self.created = not self.dir.exists()
         self.dir.mkdir(parents=True, exist_ok=True)
-        if os.environ.get('AMOC_NB_LOCK') == 'file' or fcntl is None: return self._acquire_file()
+        if fcntl is None: return self._acquire_file()      # no flock here: the lock-file fallback
         path = self.dir/LOCK_FILE
         while True:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -431,21 +431,3 @@ def collapse_summary(run_dir) -> str | None:
     first = hit[0]['epoch'] - hit[0]['collapse_streak'] + 1
     kinds = sorted({r['collapse'] for r in rows if r.get('collapse') and r['epoch'] >= first})
     return f"{'/'.join(kinds)} representation from epoch {first} ({sum(1 for r in rows if r['epoch'] >= first and r.get('collapse'))} epochs flagged)"
-
-# %% ../nbs/40_runs.ipynb #00f90649
-def open_run(out, resume: bool, kind: str, cfg=None, check=None) -> tuple[dict | None, list]:
-    """(checkpoint to resume from or None, metrics rows so far) for a training stage writing `out`.
-    `check(ck)` may raise if the saved settings differ."""
-    out = Path(out)
-    ckp, prev = out/'checkpoint.pt', out/'checkpoint.prev.pt'
-    if not resume:
-        if ckp.exists() or prev.exists():
-            raise RunExists(f'{out} already holds a run: add --resume to continue it, or choose another --out')
-        sync_metrics(out, None)
-        return None, []
-    if not ckp.exists() and not prev.exists():
-        sync_metrics(out, None)
-        return None, []
-    ck = load_checkpoint_file(ckp if ckp.exists() else prev, kind)
-    if check is not None: check(ck)
-    return ck, sync_metrics(out, ck)

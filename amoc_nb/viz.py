@@ -22,7 +22,8 @@ from .data import to_float
 from .models import bn_mode, get_bn_mode
 from .attacks import attack_mode, pgd
 from .losses import ALL_VARIANTS
-from .pretrain import load_checkpoint, read_metrics
+from .checkpoints import load_checkpoint
+from .runs import read_metrics
 
 # %% auto #0
 __all__ = ['VARIANT_LABELS', 'TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS',
@@ -149,7 +150,8 @@ TINY_PRETRAIN = dict(epochs=2, width=8, bank_size=256, batch_size=128, image_siz
 
 def tiny_runs(out: str | os.PathLike, names=('ACC', 'ACA', 'ACA+'), dataset: str = 'digits', **overrides) -> dict[str, Path]:
     "Tiny pre-training runs (one per variant name; 'ACA+' = ACA with aca_plus) in `out`/NAME: {name: run_dir}."
-    from amoc_nb.pretrain import pretrain, config_for
+    from amoc_nb.pretrain import pretrain
+    from amoc_nb.configs import config_for
     runs = {}
     for name in names:
         plus = name.endswith('+')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_explorer.ipynb #69588580
 from __future__ import annotations
-import tempfile, time
+import json, tempfile, time
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +130,9 @@ def run_pick(variant: Variant | str, epochs: int = 2, out=None, dataset: str = '
              aca_plus: bool = False, linear_epochs: int = 3, pgd_steps: int = 10, n_test: int = 0, seed: int = 0,
              progress: bool = False, **pretrain_overrides) -> dict:
     "Short pre-training with `variant` + StdEv linear evaluation; {variant, clean, pgd (fractions), run dirs, seconds}."
-    from amoc_nb.pretrain import pretrain, config_for
+    from amoc_nb.pretrain import pretrain
+    from amoc_nb.configs import config_for, linear_eval_config_for
+    from amoc_nb.pipeline import run_linear_eval
     v = get_variant(variant) if isinstance(variant, str) else variant
     label = v.name + ('+' if adv_bank_source(v, aca_plus) == 'query' else '')
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix='amoc_pick_'))
@@ -138,41 +140,13 @@ def run_pick(variant: Variant | str, epochs: int = 2, out=None, dataset: str = '
     cfg = config_for(dataset, variant=v.name, aca_plus=aca_plus, eps=eps, alpha=eps / 4, seed=seed,
                      **{**TINY_PRETRAIN, 'epochs': epochs, **pretrain_overrides})
     run = pretrain(cfg, out/'pretrain', resume=True, progress=progress)
-    try:
-        from amoc_nb.linear_eval import run_linear_eval, linear_eval_config_for
-    except ImportError: res, method = _sklearn_stdev(run, cfg, eps, pgd_steps, n_test), 'sklearn-logreg'
-    else:
-        lcfg = linear_eval_config_for(dataset, encoder=str(run), mode='stdev', epochs=linear_epochs,
-                                      milestones=(max(1, linear_epochs - 1),), eps=eps, eval_steps=pgd_steps, n_test=n_test,
-                                      seed=seed)
-        d = run_linear_eval(lcfg, out/'stdev', resume=True, progress=progress)
-        import json
-        r = json.loads((Path(d)/'results.json').read_text())
-        res, method = dict(clean=r['clean'], pgd=r['robust']), 'linear_eval'
+    lcfg = linear_eval_config_for(dataset, encoder=str(run), mode='stdev', epochs=linear_epochs,
+                                  milestones=(max(1, linear_epochs - 1),), eps=eps, eval_steps=pgd_steps, n_test=n_test,
+                                  seed=seed)
+    r = json.loads((run_linear_eval(lcfg, out/'stdev', resume=True, progress=progress)/'results.json').read_text())
+    res, method = dict(clean=r['clean'], pgd=r['robust']), 'linear_eval'
     return dict(variant=label, formula=v.formula, epochs=epochs, eps=eps, pgd_steps=pgd_steps, **res, method=method,
                 pretrain_dir=str(run), out=str(out), seconds=time.time() - t0)
-
-def _sklearn_stdev(run, cfg, eps, pgd_steps, n_test) -> dict:
-    "Fallback StdEv when amoc_nb.linear_eval is absent: logistic regression on frozen features, PGD on the result."
-    import torch
-    from sklearn.linear_model import LogisticRegression
-    from amoc_nb.data import load_dataset, to_float
-    from amoc_nb.models import Classifier
-    from amoc_nb.pretrain import load_encoder
-    from amoc_nb.attacks import pgd_attack
-    from amoc_nb.viz import features
-    train, test = load_dataset(cfg.dataset, size=cfg.image_size)
-    bn = get_variant(cfg.variant).query_bn
-    clf = Classifier(load_encoder(run), int(train.y.max()) + 1, bn).eval()
-    lr = LogisticRegression(max_iter=500).fit(features(clf, train.x, bn).numpy(), train.y.numpy())
-    with torch.no_grad():
-        clf.fc.weight.copy_(torch.as_tensor(lr.coef_, dtype=torch.float32)); clf.fc.bias.copy_(torch.as_tensor(lr.intercept_, dtype=torch.float32))
-    x, y = (test.x[:n_test], test.y[:n_test]) if n_test else (test.x, test.y)
-    x = to_float(x)
-    with torch.no_grad(): clean = (clf(x).argmax(1) == y).float().mean().item()
-    xa = pgd_attack(clf, x, y, eps, eps / 4, pgd_steps)
-    with torch.no_grad(): rob = (clf(xa).argmax(1) == y).float().mean().item()
-    return dict(clean=clean, pgd=rob)
 
 # %% ../nbs/22_explorer.ipynb #0b2740a7
 def plot_picks(history: list[dict], path=None) -> plt.Figure:
@@ -193,11 +167,10 @@ def plot_picks(history: list[dict], path=None) -> plt.Figure:
 # %% ../nbs/22_explorer.ipynb #5e465865
 def has_widget_frontend() -> bool:
     "True inside a live Jupyter kernel (where widgets render); False in scripts, tests and static doc builds."
-    from amoc_nb.data import IN_TEST
     try:
         from IPython import get_ipython
         ip = get_ipython()
-        return bool(ip is not None and 'IPKernelApp' in ip.config and not IN_TEST)
+        return bool(ip is not None and 'IPKernelApp' in ip.config)   # a kernel a front end talks to
     except Exception: return False
 
 class Explorer:

@@ -11,7 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from amoc_nb.losses import get_variant, info_nce, RECIPES
+from amoc_nb.losses import get_variant, RECIPES
+
+from amoc_nb.moco import info_nce
 from amoc_nb.models import make_encoder, bn_mode
 from amoc_nb.pretrain import AMOC, StepSettings, amoc_step
 

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from amoc_nb.cli import main
-from amoc_nb.baselines import nt_xent, baseline_config_for, METHODS
-from amoc_nb.pretrain import load_checkpoint, load_encoder
+from amoc_nb.baselines import nt_xent
+from amoc_nb.configs import baseline_config_for, METHODS
+from amoc_nb.checkpoints import load_checkpoint, load_encoder
 
 
 def run(argv, capsys):
@@ -51,18 +52,27 @@ def test_nt_xent_gradient_flows_to_both_views():
     assert z1.grad.abs().sum() > 0 and z2.grad.abs().sum() > 0
 
 
-def test_trades_loss_matches_formula_for_a_given_adversarial_point():
+def test_trades_loss_is_ce_plus_beta_kl_from_natural_to_adversarial():
+    "TRADES against a hand computation on a tiny linear model: CE(f(x), y) + beta * KL(p(x) || p(x')), that direction."
     from amoc_nb.finetune import trades_loss
     torch.manual_seed(0)
     lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4)).eval()
+    with torch.no_grad(): lin[1].weight.mul_(5)                  # confident enough that the two KL directions differ
     x, y = torch.rand(5, 3, 2, 2), torch.randint(0, 4, (5,))
+    eps = alpha = 0.3
+    torch.manual_seed(7); loss = trades_loss(lin, x, y, eps, alpha, steps=1, beta=6.0)
+    # by hand: the same start x + 0.001 n, one signed ascent step on sum KL(p(x) || p(x0)), projected to the box
+    torch.manual_seed(7); x0 = (x + 0.001 * torch.randn_like(x)).requires_grad_(True)
+    p = F.softmax(lin(x), 1).detach()
+    g, = torch.autograd.grad((p * (p.log() - F.log_softmax(lin(x0), 1))).sum(), x0)
+    xa = torch.min(torch.max(x0.detach() + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
+    log_q = F.log_softmax(lin(xa), 1)
+    kl = (p * (p.log() - log_q)).sum(1).mean()                    # KL(p(x) || p(x')), averaged over the batch
+    kl_reversed = (log_q.exp() * (log_q - p.log())).sum(1).mean()
     ce = F.cross_entropy(lin(x), y)
-    assert torch.allclose(trades_loss(lin, x, y, 0.1, 0.03, 3, beta=0.0), ce, atol=1e-6)
-    # beta * KL(p(x) || p(x')) with x' from the same seeded attack, summed by hand
-    torch.manual_seed(3); full = trades_loss(lin, x, y, 0.1, 0.03, 3, beta=6.0)
-    torch.manual_seed(3); half = trades_loss(lin, x, y, 0.1, 0.03, 3, beta=3.0)
-    kl = (full - ce) / 6.0
-    assert kl >= 0 and torch.allclose(half, ce + 3.0 * kl, atol=1e-5)
+    assert torch.allclose(loss, ce + 6.0 * kl, atol=1e-5), (loss, ce + 6.0 * kl)
+    assert (ce + 6.0 * kl_reversed - loss).abs() > 1e-2                 # the other direction is another loss
+    assert kl > 1e-2                                                     # and the attack moved the prediction
 
 
 # ---- each method from the command line -----------------------------------------------------------------------------
@@ -78,7 +88,7 @@ def test_supervised_methods_run_and_write_classifier_and_results(tmp_path, capsy
     assert res['method'] == method and res['n_test'] == 32
     assert 0 <= res['pgd20'] <= res['clean'] <= 1
     assert json.loads((out / 'config.json').read_text())['method'] == method
-    from amoc_nb.evaluate import load_classifier
+    from amoc_nb.checkpoints import load_classifier
     clf = load_classifier(out)
     assert clf(torch.rand(2, 3, 16, 16)).shape == (2, 10)
 

@@ -1,8 +1,8 @@
-"""Data-parallel AMOC (amoc_nb.distributed) on the CPU: 2 processes under torchrun, gloo, one thread per process.
+"""Data-parallel AMOC (lesson 06's loop over amoc_nb.procgroup) on the CPU: 2 processes under torchrun, gloo, one
+thread per process.
 
-The 2-process runs go through tools/dist_check.py (started with `amoc_nb.distributed.launch`); the 1-process
-references run here. Default run: about 2 minutes on a loaded 2-core machine; `-m slow` adds the exact-resume check
-across a 2-process restart."""
+The 2-process runs go through tools/dist_check.py (started with `amoc_nb.procgroup.launch`); the 1-process
+references run here. `-m slow` adds AutoAttack's sharded counts."""
 import json, os, signal, subprocess, sys, time, uuid
 from pathlib import Path
 
@@ -12,8 +12,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 import dist_check as C                                  # noqa: E402
-from amoc_nb import distributed as D                    # noqa: E402
+from amoc_nb import procgroup as D                      # noqa: E402
+from amoc_nb.attacks import eval_chunks, keyed_start, project   # noqa: E402
 from amoc_nb.losses import ALL_VARIANTS                 # noqa: E402
+from amoc_nb.pretrain import pretrain                   # noqa: E402
 
 STEPS = 3
 ENV = {'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(ROOT/'tools'), str(ROOT)])}
@@ -70,7 +72,7 @@ def test_two_processes_vs_one_differ_only_by_bn_grouping(two_procs):
     for v, r2 in two_procs['steps']['results'].items():
         cfg = C.small_config(**r2['overrides'])
         emul = C.run_steps(cfg, D.DistInfo(), STEPS, groups=2)       # 1 process, the same 2 BN groups
-        plain = C.run_steps(cfg, D.DistInfo(), STEPS)                # 1 process, one BN batch of 32
+        plain = C.run_steps(cfg, D.DistInfo(), STEPS, groups=1)      # 1 process, one BN batch of 32 (keyed draws)
         d_emul = max(_max_diff(r2['state'], emul['state'], b) for b in (False, True))
         d_loss = max(abs(a - b) for a, b in zip(r2['losses'], emul['losses']))
         d_plain = _max_diff(r2['state'], plain['state'], False)
@@ -82,28 +84,22 @@ def test_two_processes_vs_one_differ_only_by_bn_grouping(two_procs):
 
 
 def test_evaluation_sharding_exact_counts(two_procs):
-    from amoc_nb.evaluate import evaluate_classifier
-    from amoc_nb.data import load_dataset
+    "Lesson 04's `accuracy` (through `evaluate_classifier`) counts the same on 2 processes as on 1."
     two, one = two_procs['eval'], C.eval_counts(D.DistInfo())
-    for mode in ('sample', 'batch'):
-        assert two[mode]['world_size'] == 2 and one[mode]['world_size'] == 1
-        assert two[mode]['correct'] == one[mode]['correct'], mode
-    c = one['sample']['correct']
+    assert two['world_size'] == 2 and one['world_size'] == 1 and set(two['processes'].values()) == {2}
+    assert two['correct'] == one['correct']
+    c = one['correct']
     assert 0 < c['pgd20'] < c['clean'] < 200                # the counts are not trivially 0 or all
-    _, test = load_dataset('synthetic', size=16, seed=0)
-    ref = evaluate_classifier(C.tiny_classifier(), test.x[:200], test.y[:200], ('clean', 'pgd20'), eps=C.EVAL_EPS,
-                              batch_size=48, device='cpu')
-    assert {k: round(v * 200) for k, v in ref.items()} == two['batch']['correct']   # = the single-process function
 
 
 @pytest.mark.slow
 def test_evaluation_sharding_autoattack(tmp_path):
-    "AutoAttack (APGD-CE), run per chunk with seed + start: 2 processes give the 1-process count (about 1 minute)."
+    "AutoAttack (APGD-CE), run per chunk with its keyed seed: 2 processes give the 1-process count (about 1 minute)."
     rc = D.launch(2, ['eval', '--autoattack', '--out', tmp_path], module='dist_check', env=ENV)
     assert rc == 0
     two = json.loads((tmp_path/'eval_aa.json').read_text())
-    one = C.eval_counts(D.DistInfo(), ('apgd-ce',), n=96, modes=('sample',))
-    assert two['sample']['correct'] == one['sample']['correct'] and two['sample']['world_size'] == 2
+    one = C.eval_counts(D.DistInfo(), ('apgd-ce',), n=96)
+    assert two['correct'] == one['correct'] and two['world_size'] == 2
 
 
 def _rank_pid(tag: str, rank: int) -> int | None:
@@ -150,7 +146,7 @@ def test_kill_one_rank_stops_cleanly_and_resume_continues(tmp_path):
     assert r.wait(timeout=240) == 0
     assert [m['epoch'] for m in read_metrics(out)] == list(range(1, e + 2))
     # another N (1 process, here): the state is re-sharded, the run goes on
-    D.pretrain_distributed(C.small_config(epochs=e + 2), out, resume=True, progress=False)
+    pretrain(C.small_config(epochs=e + 2), out, resume=True, progress=False)
     ck = load_checkpoint_file(out/'checkpoint.pt', 'amoc-pretrain')
     rows = read_metrics(out)
     assert ck['epoch'] == e + 2 and ck['distributed']['world_size'] == 1
@@ -162,40 +158,58 @@ def _final(out):
     return load_checkpoint_file(Path(out)/'checkpoint.pt', 'amoc-pretrain')
 
 
+def _same_run(a, b):
+    a, b = _final(a), _final(b)
+    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ('seconds', 'img_per_s')} for r in rows]
+    assert strip(a['history']) == strip(b['history'])
+
+
 def test_resume_is_exact_one_process(tmp_path):
-    D.pretrain_distributed(C.small_config(epochs=2, variant='AAA'), tmp_path/'a', progress=False)
-    D.pretrain_distributed(C.small_config(epochs=1, variant='AAA'), tmp_path/'b', progress=False)
-    D.pretrain_distributed(C.small_config(epochs=2, variant='AAA'), tmp_path/'b', resume=True, progress=False)
-    a, b = _final(tmp_path/'a'), _final(tmp_path/'b')
-    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
-    assert a['history'] == [{**r, 'seconds': a['history'][i]['seconds'], 'img_per_s': a['history'][i]['img_per_s']}
-                            for i, r in enumerate(b['history'])]
+    pretrain(C.small_config(epochs=2, variant='AAA'), tmp_path/'a', progress=False)
+    pretrain(C.small_config(epochs=1, variant='AAA'), tmp_path/'b', progress=False)
+    pretrain(C.small_config(epochs=2, variant='AAA'), tmp_path/'b', resume=True, progress=False)
+    _same_run(tmp_path/'a', tmp_path/'b')
 
 
-@pytest.mark.slow
+def _torchrun_pretrain(out, epochs, resume=False, **cfg):
+    args = ['pretrain', '--out', out, '--cfg', json.dumps(dict(epochs=epochs, **cfg))] + (['--resume'] if resume else [])
+    assert _torchrun(2, args).wait(timeout=300) == 0
+
+
 def test_resume_is_exact_two_processes(tmp_path):
-    "2 epochs in one go vs 1 epoch, a restart, then the second: the same weights and banks."
-    runs = [(tmp_path/'a', [2]), (tmp_path/'b', [1, 2])]
-    for out, epochs in runs:
-        for i, e in enumerate(epochs):
-            args = ['pretrain', '--out', out, '--cfg', json.dumps(dict(epochs=e, variant='ACA', aca_plus=True))]
-            assert _torchrun(2, args + (['--resume'] if i else [])).wait(timeout=300) == 0
-    a, b = _final(tmp_path/'a'), _final(tmp_path/'b')
-    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+    "2 epochs in one go vs 1 epoch, a restart, then the second: the same weights, banks and metrics."
+    cfg = dict(variant='ACA', aca_plus=True)
+    _torchrun_pretrain(tmp_path/'a', 2, **cfg)
+    _torchrun_pretrain(tmp_path/'b', 1, **cfg)
+    _torchrun_pretrain(tmp_path/'b', 2, resume=True, **cfg)
+    _same_run(tmp_path/'a', tmp_path/'b')
+    # only checkpoint.prev.pt left (a crash between the renames of the epoch-2 save): --resume continues from epoch 1,
+    # the same rule as for one process (test below), and ends where the uninterrupted run ended
+    (tmp_path/'b'/'checkpoint.pt').unlink()
+    _torchrun_pretrain(tmp_path/'b', 2, resume=True, **cfg)
+    _same_run(tmp_path/'a', tmp_path/'b')
+
+
+def test_only_prev_checkpoint_left_resumes_from_it_one_process(tmp_path, capsys):
+    cfg = C.small_config(epochs=2, variant='ACC')
+    pretrain(cfg, tmp_path/'a', progress=False)
+    pretrain(cfg, tmp_path/'b', progress=False)
+    (tmp_path/'b'/'checkpoint.pt').unlink()                       # what a crash between the two renames leaves
+    with pytest.raises(D.RunExists): pretrain(cfg, tmp_path/'b', progress=False)
+    pretrain(cfg, tmp_path/'b', resume=True, progress=False)
+    assert 'resuming from checkpoint.prev.pt' in capsys.readouterr().err
+    _same_run(tmp_path/'a', tmp_path/'b')
 
 
 def test_keyed_random_starts_do_not_depend_on_the_split():
-    from amoc_nb import attacks
     x = torch.rand(8, 3, 4, 4)
     for norm in ('linf', 'l2', 'l1'):
-        with D.keyed_random_starts(range(8), 0, 'k'): whole = attacks.random_start(x, 0.1, norm)
-        with D.keyed_random_starts(range(4), 0, 'k'): a = attacks.random_start(x[:4], 0.1, norm)
-        with D.keyed_random_starts(range(4, 8), 0, 'k'): b = attacks.random_start(x[4:], 0.1, norm)
+        whole = keyed_start(range(8), 0, 'k')(x, 0.1, norm)
+        a, b = keyed_start(range(4), 0, 'k')(x[:4], 0.1, norm), keyed_start(range(4, 8), 0, 'k')(x[4:], 0.1, norm)
         assert torch.equal(whole, torch.cat([a, b])), norm
-        assert attacks.project(whole, 0.1, norm).sub(whole).abs().max() < 1e-6, norm     # inside the ball
-    assert attacks.random_start is not None and attacks.random_start.__module__ == 'amoc_nb.attacks'  # restored
-    with D.keyed_random_starts(range(8), 1, 'k'): other = attacks.random_start(x, 0.1, 'linf')
-    assert not torch.equal(other, whole)                # another key, other starts
+        assert project(whole, 0.1, norm).sub(whole).abs().max() < 1e-6, norm     # inside the ball
+    assert not torch.equal(keyed_start(range(8), 1, 'k')(x, 0.1, 'linf'), keyed_start(range(8), 0, 'k')(x, 0.1, 'linf'))
 
 
 def test_small_helpers():
@@ -205,11 +219,11 @@ def test_small_helpers():
     cmd = D.torchrun_command(2, ['pretrain', '--out', 'x'])
     assert cmd[1:] == ['-m', 'torch.distributed.run', '--standalone', '--nproc-per-node=2', '-m', 'amoc_nb.cli',
                        'pretrain', '--out', 'x']
-    chunks = [D.eval_chunks(10, 3, r, 2) for r in range(2)]
+    chunks = [eval_chunks(10, 3, r, 2) for r in range(2)]
     assert chunks == [[(0, 3), (6, 9)], [(3, 6), (9, 10)]]
     assert D.shard(32, 1, 2) == slice(16, 32)
     with pytest.raises(ValueError): D.shard(30, 0, 4)
     with pytest.raises(ValueError, match='divide'):
         os.environ['WORLD_SIZE'] = '3'
-        try: D.pretrain_distributed(C.small_config(), '/nonexistent/never-written', progress=False)
+        try: pretrain(C.small_config(), '/nonexistent/never-written', progress=False)
         finally: del os.environ['WORLD_SIZE']

@@ -10,8 +10,13 @@ import torch.nn.functional as F
 from amoc_nb.cli import main
 from amoc_nb.data import digits, to_float
 from amoc_nb.models import Classifier, make_encoder
-from amoc_nb.pretrain import AMOC, CheckpointError, atomic_save, save_classifier
+from amoc_nb.pretrain import AMOC
+from amoc_nb.runs import CheckpointError
+from amoc_nb.checkpoints import atomic_save, save_classifier
 from amoc_nb import evaluate as ev
+from amoc_nb.attacks import accuracy
+from amoc_nb.checkpoints import load_classifier
+from amoc_nb.pipeline import RESULT_KEYS
 
 P = {'linf': float('inf'), 'l2': 2, 'l1': 1}
 
@@ -53,7 +58,7 @@ def test_attack_within_budget_and_lowers_accuracy(trained, name):
     norm = (xa - x).flatten(1).norm(p=P[spec.norm], dim=1).max().item()
     assert norm <= spec.eps * (1 + 1e-4) + 1e-4, (name, norm, spec.eps)
     assert xa.min() >= 0 and xa.max() <= 1
-    clean, adv = ev.accuracy(clf, x, y), ev.accuracy(clf, xa, y)
+    clean, adv = accuracy(clf, x, y), accuracy(clf, xa, y)
     assert clean > 0.8 and adv < clean - 0.2, (name, clean, adv)
     assert not clf.training
 
@@ -123,13 +128,13 @@ def test_load_classifier_round_trip_and_wrong_kind(tmp_path):
     save_classifier(clf, tmp_path/'run'/'classifier.pt')
     x = torch.rand(3, 3, 16, 16)
     for p in (tmp_path/'run'/'classifier.pt', tmp_path/'run'):
-        m = ev.load_classifier(p)
+        m = load_classifier(p)
         assert isinstance(m, torch.nn.Module) and not m.training
         with torch.no_grad(): assert torch.equal(m(x), clf.eval()(x))
     atomic_save(dict(kind='amoc-pretrain', model=AMOC(make_encoder('small_cnn', width=4), 8, 32).state_dict()),
                 tmp_path/'pre'/'checkpoint.pt')
-    with pytest.raises(CheckpointError, match='linear-eval'): ev.load_classifier(tmp_path/'pre')
-    with pytest.raises(CheckpointError, match='linear-eval'): ev.load_classifier(tmp_path/'pre'/'checkpoint.pt')
+    with pytest.raises(CheckpointError, match='linear-eval'): load_classifier(tmp_path/'pre')
+    with pytest.raises(CheckpointError, match='linear-eval'): load_classifier(tmp_path/'pre'/'checkpoint.pt')
 
 
 def test_cli_results_schema(saved, tmp_path):
@@ -139,7 +144,7 @@ def test_cli_results_schema(saved, tmp_path):
                         '--out', out)
     assert code == 0, err
     r = json.loads((out/'results.json').read_text())
-    assert set(ev.RESULT_KEYS) <= set(r)
+    assert set(RESULT_KEYS) <= set(r)
     assert r['complete'] is True and r['n_test'] == 48 and r['dataset'] == 'digits'
     assert set(r['accuracy']) == {'clean', 'pgd20', 'pgd50_l2'}
     assert all(0 <= v <= 1 for v in r['accuracy'].values())

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from amoc_nb.cli import main
-from amoc_nb.evaluate import load_classifier
+from amoc_nb.checkpoints import load_classifier
 
 TINY = ['--pretrain-epochs', '2', '--linear-epochs', '2', '--n-test', '60', '--autoattack-n', '0', '--tsne-n', '0', '--no-controls',
         '--no-progress']

@@ -30,7 +30,7 @@ import torch
 from amoc_nb import runs
 from amoc_nb.cli import main
 
-ENV = {k: v for k, v in os.environ.items() if k not in ('AMOC_NB_FAULT', 'AMOC_NB_LOCK')}
+ENV = {k: v for k, v in os.environ.items() if k != 'AMOC_NB_FAULT'}
 ENV['OMP_NUM_THREADS'] = '1'                 # the same thread count in every run: bit-identical results
 SMALL = ['--dataset', 'digits', '--width', '4', '--image-size', '8', '--batch-size', '64', '--attack-steps', '1',
          '--no-progress']
@@ -74,10 +74,16 @@ def report():
 
 
 # ---------------------------------------------------------------------------------------------------- running
+# `lock='file'`: the run-directory lock's fallback for filesystems without flock, forced by taking fcntl away
+NO_FLOCK = 'import sys, amoc_nb.runs as r; r.fcntl = None; from amoc_nb.cli import main; sys.exit(main(sys.argv[1:]))'
+
+
 def cli(argv, fault=None, lock=None):
     "Run amoc-nb in this process (optionally with an injected fault); return (exit code, stderr)."
     runs._WRITES.clear()
-    env = {'AMOC_NB_FAULT': fault, 'AMOC_NB_LOCK': lock}
+    env = {'AMOC_NB_FAULT': fault}
+    saved_fcntl = runs.fcntl
+    if lock == 'file': runs.fcntl = None
     old = {k: os.environ.get(k) for k in env}
     for k, v in env.items():
         if v is None: os.environ.pop(k, None)
@@ -90,6 +96,7 @@ def cli(argv, fault=None, lock=None):
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
+        runs.fcntl = saved_fcntl
     return code, err.getvalue()
 
 
@@ -101,9 +108,10 @@ class Proc(subprocess.Popen):
 
 
 def spawn(argv, fault=None, lock=None) -> Proc:
-    env = dict(ENV, **({'AMOC_NB_FAULT': fault} if fault else {}), **({'AMOC_NB_LOCK': lock} if lock else {}))
+    env = dict(ENV, **({'AMOC_NB_FAULT': fault} if fault else {}))
     err = tempfile.TemporaryFile('w+')
-    p = Proc(['amoc-nb', *[str(a) for a in argv]], stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
+    cmd = [sys.executable, '-c', NO_FLOCK] if lock == 'file' else ['amoc-nb']
+    p = Proc([*cmd, *[str(a) for a in argv]], stdout=subprocess.DEVNULL, stderr=err, text=True, env=env)
     p.err_file = err
     return p
 
@@ -409,6 +417,13 @@ def test_slow_kill_during_a_write(refs, tmp_path, stage, file, n):
 @pytest.mark.parametrize('stage', [s for s in STAGES if STAGES[s][3]])
 def test_slow_disk_full_at_checkpoint(refs, tmp_path, stage):
     disk_full_at_checkpoint(stage, refs, tmp_path)
+
+
+@pytest.mark.parametrize('stage', [s for s in STAGES if s not in CORE])
+def test_one_fault_per_stage(refs, tmp_path, stage):
+    "The default selection: every stage meets one full disk (its checkpoint, or evaluate's results) and resumes exactly."
+    if STAGES[stage][3]: disk_full_at_checkpoint(stage, refs, tmp_path)
+    else: disk_full_at_results(stage, refs, tmp_path, fault='enospc:results.json:1')
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import torch
 
 from amoc_nb.cli import main
 from amoc_nb.losses import VARIANTS
-from amoc_nb.pretrain import load_checkpoint
+from amoc_nb.checkpoints import load_checkpoint
 
 
 def run(argv, capsys):
@@ -130,7 +130,8 @@ def test_every_variant_runs_one_digits_epoch(tmp_path, capsys, variant):
 
 
 def test_aca_keeps_adv_bank_at_init_unless_aca_plus(tmp_path, capsys):
-    from amoc_nb.pretrain import PretrainConfig, build, config_from_dict
+    from amoc_nb.configs import PretrainConfig, config_from_dict
+    from amoc_nb.pretrain import build
     plain, plus = tmp_path / 'aca', tmp_path / 'aca_plus'
     assert run(pretrain_args(plain, '--seed', '3', variant='ACA'), capsys)[0] == 0
     assert run(pretrain_args(plus, '--seed', '3', '--aca-plus', variant='ACA'), capsys)[0] == 0

@@ -6,8 +6,8 @@
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py pretrain --out RUN --cfg '{"epochs": 2}' [--resume]
     torchrun --standalone --nproc-per-node 2 tools/dist_check.py bench --out /tmp/d --steps 10   # images/s
 
-Rank 0 writes the results under --out (steps.pt, eval.json, bench.json); `pretrain` runs
-`amoc_nb.distributed.pretrain_distributed` on the synthetic set with the small settings below, overridden by --cfg.
+Rank 0 writes the results under --out (steps.pt, eval.json, bench.json); `pretrain` runs lesson 06's
+`amoc_nb.pretrain.pretrain` (the one loop, any N) on the synthetic set with the small settings below, overridden by --cfg.
 """
 from __future__ import annotations
 import argparse, json, os, sys, time
@@ -15,10 +15,12 @@ from pathlib import Path
 
 import torch
 
-from amoc_nb.pretrain import config_for
+from amoc_nb.configs import config_for
 from amoc_nb.losses import ALL_VARIANTS
 from amoc_nb.data import load_dataset, batch_indices
-from amoc_nb import distributed as D
+from amoc_nb import procgroup as D
+from amoc_nb.pretrain import AMOC_METHOD, build, make_views, pretrain, train_step
+from amoc_nb.evaluate import evaluate_classifier
 
 # the small synthetic settings of the checks: global batch 32 (16 per rank with 2 processes)
 SMALL = dict(width=8, image_size=16, batch_size=32, bank_size=256, attack_steps=3, epochs=1, device='cpu',
@@ -33,12 +35,24 @@ def small_config(**kw):
     return config_for('synthetic', **{**SMALL, **kw})
 
 
+def setup(cfg, info, groups: int | None = None):
+    """(view, model, optimiser, views function) of `cfg` on this rank, as lesson 06's loop builds them: rank 0's initial
+    weights; the view `parallel_view` picks (`groups`: the 1-process emulation with that many BN groups, keyed)."""
+    torch.manual_seed(cfg.seed)
+    model, opt, aug = build(cfg, info.device)
+    D.broadcast_module(model)
+    model.train()
+    view = D.parallel_view(model, info, cfg.seed, cfg.variant, 'on' if groups else cfg.shuffle_bn, groups or 2)
+    return view, model, opt, (lambda x: make_views(aug, x, cfg, info.device))
+
+
 def run_steps(cfg, info, steps: int = 3, groups: int | None = None, capture: bool = False) -> dict:
-    """`steps` AMOC steps of `cfg` on this rank (or the 1-process emulation with `groups` BN groups):
-    final state, per-step losses (mean over ranks) and, with `capture`, what the key network's first BN batch held."""
+    """`steps` steps of lesson 06's loop (`train_step`) for `cfg` on this rank (or the 1-process emulation with `groups`
+    BN groups): final state, per-step losses (mean over ranks) and, with `capture`, what the key network's first BN
+    batch held."""
     train, _ = load_dataset(cfg.dataset, size=cfg.image_size, seed=0)
     x_train = train.x.to(info.device)
-    view, model, opt, aug = D.setup(cfg, info, groups)
+    view, model, opt, make = setup(cfg, info, groups)
     order = torch.stack(batch_indices(len(x_train), cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
     n_steps = len(order)
     seen = []
@@ -47,13 +61,13 @@ def run_steps(cfg, info, steps: int = 3, groups: int | None = None, capture: boo
     h = model.k.register_forward_pre_hook(hook) if capture else None
     losses, positions = [], None
     for step in range(steps):
-        terms, _, _ = D.distributed_step(view, opt, aug, x_train, order[step], step, n_steps, cfg, info)
-        losses.append(float(D._mean_over_ranks({'loss': terms['loss']})['loss']))
+        terms, _, _ = train_step(AMOC_METHOD, view, opt, make, x_train, order[step].to(info.device), step, n_steps, cfg)
+        losses.append(float(D.mean_over_ranks({'loss': terms['loss']})['loss']))
         if step == 0 and capture: positions = (view.key_positions or [torch.arange(cfg.batch_size)])[0]
     if h is not None: h.remove()
     out = dict(state={k: v.detach().clone() for k, v in model.state_dict().items()}, losses=losses)
     if capture:
-        x1, x2 = D.keyed_views(aug, x_train[order[0]], cfg, info.device, cfg.seed, 0)   # the global views of step 0
+        with D.keyed_rng(info.device, cfg.seed, 0): _, x2 = make(x_train[order[0]])    # the global views of step 0
         out.update(key_input=seen[0], key_positions=positions, x2_global=x2)
     return out
 
@@ -71,7 +85,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
     if a.mode == 'pretrain':
-        D.pretrain_distributed(small_config(**json.loads(a.cfg)), a.out, resume=a.resume, progress=False)
+        pretrain(small_config(**json.loads(a.cfg)), a.out, resume=a.resume, progress=False)
         return 0
     info = D.init_distributed('cpu' if not torch.cuda.is_available() else 'auto')
     a.out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +110,7 @@ def main(argv=None):
             res[v] = r
         if info.is_main: torch.save(dict(results=res, world_size=info.world_size, torchrun=D.launched_by_torchrun()), a.out/'steps.pt')
     if a.mode in ('eval', 'all'):
-        res = eval_counts(info, ('apgd-ce',), n=96, modes=('sample',)) if a.autoattack else eval_counts(info)
+        res = eval_counts(info, ('apgd-ce',), n=96) if a.autoattack else eval_counts(info)
         if info.is_main: (a.out/('eval_aa.json' if a.autoattack else 'eval.json')).write_text(json.dumps(res, indent=1))
     if a.mode == 'bench':
         res = bench(info, a.steps, a.arch, **json.loads(a.cfg))
@@ -124,32 +138,30 @@ def tiny_classifier(seed: int = 0, size: int = 16, steps: int = 18):
 EVAL_EPS = 0.04
 
 
-def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48, modes=('sample', 'batch')) -> dict:
-    "evaluate_distributed on `n` synthetic test images, both randomness modes, with the exact counts."
+def eval_counts(info, attacks=('clean', 'pgd20'), n: int = 200, batch_size: int = 48) -> dict:
+    "`evaluate_classifier` (lesson 04's `accuracy` inside) on `n` synthetic test images, with the exact counts."
     _, test = load_dataset('synthetic', size=16, seed=0)
     x, y = test.x[:n], test.y[:n]
     clf = tiny_classifier().to(info.device)
     D.broadcast_module(clf)                    # the same weights on every rank
-    out = {}
-    for mode in modes:
-        det = {}
-        acc = D.evaluate_distributed(clf, x, y, attacks, eps=EVAL_EPS, batch_size=batch_size, randomness=mode, details=det)
-        out[mode] = dict(acc=acc, correct={k: d['correct'] for k, d in det.items()}, world_size=info.world_size)
-    return out
+    det = {}
+    acc = evaluate_classifier(clf, x, y, attacks, eps=EVAL_EPS, batch_size=batch_size, device=info.device, details=det)
+    return dict(acc=acc, correct={k: d['correct'] for k, d in det.items()},
+                processes={k: d['processes'] for k, d in det.items()}, world_size=info.world_size)
 
 
 def bench(info, steps: int = 10, arch: str = 'small_cnn', **kw) -> dict:
-    "Images/s of distributed_step (global batch) after one warm-up step."
+    "Images/s of the loop's step (`train_step`, global batch) after one warm-up step."
     cfg = small_config(arch=arch, **kw)
     train, _ = load_dataset(cfg.dataset, size=cfg.image_size, seed=0)
     x_train = train.x.to(info.device)
-    view, model, opt, aug = D.setup(cfg, info)
+    view, model, opt, make = setup(cfg, info)
     order = torch.stack(batch_indices(len(x_train), cfg.batch_size, torch.Generator().manual_seed(0)))
-    D.distributed_step(view, opt, aug, x_train, order[0], 0, len(order), cfg, info)
+    train_step(AMOC_METHOD, view, opt, make, x_train, order[0], 0, len(order), cfg)
     if info.world_size > 1: torch.distributed.barrier()
     t0 = time.time()
     for s in range(1, steps + 1):
-        D.distributed_step(view, opt, aug, x_train, order[s % len(order)], s, len(order), cfg, info)
+        train_step(AMOC_METHOD, view, opt, make, x_train, order[s % len(order)], s, len(order), cfg)
     if info.world_size > 1: torch.distributed.barrier()
     dt = time.time() - t0
     return dict(processes=info.world_size, steps=steps, global_batch=cfg.batch_size, arch=cfg.arch,
