@@ -8,6 +8,8 @@
 #   (c) host-sync audit of the fast step (torch.cuda.set_sync_debug_mode) + a CUDA
 #       profile of one fast step (top kernels)                                         -> syncs.txt, profile.txt
 #   (d) optional, if time is left: the bench with --compile                            -> bench_compile.txt
+#   (e) fp16 (what a T4 without bf16 runs: autocast + GradScaler) and bf16, each with --deterministic (the resume
+#       must be bit-exact) and without (the resume's weight difference is measured)    -> fp16_resume.txt
 set -uo pipefail
 export OUT=${OUT:-$PWD/gpu_out}
 mkdir -p "$OUT"
@@ -84,4 +86,31 @@ if [ "$left" -gt 150 ]; then
 else
   echo "skipping (d): ${left} s left"
 fi
+step "(e) fp16 and bf16 pre-training; resume with and without --deterministic"
+timeout 300 python - > "$OUT/fp16_resume.txt" 2>&1 <<'PY'
+import json, os, shutil
+from amoc_nb.configs import config_for
+from amoc_nb.pretrain import pretrain
+from amoc_nb.checkpoints import load_checkpoint
+from amoc_nb.runs import read_metrics
+root = os.path.join(os.environ.get('OUT', 'gpu_out'), 'resume'); shutil.rmtree(root, ignore_errors=True)
+base = dict(arch='resnet18', image_size=32, batch_size=128, bank_size=4096, device='cuda')   # 512 synthetic images
+def gap(a, b):
+    a, b = load_checkpoint(a)['model'], load_checkpoint(b)['model']
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a if a[k].is_floating_point())
+res = {}
+for amp in ('fp16', 'bf16'):
+    for det in (True, False):
+        tag, cfg = f"{amp}-{'deterministic' if det else 'autotuned'}", (lambda e: config_for('synthetic', amp=amp,
+                                                                       deterministic=det, epochs=e, **base))
+        full, split = f'{root}/{tag}-full', f'{root}/{tag}-split'
+        pretrain(cfg(2), full, progress=False)
+        pretrain(cfg(1), split, progress=False); pretrain(cfg(2), split, resume=True, progress=False)
+        res[tag] = dict(resume_max_weight_gap=gap(full, split), loss=[r['loss'] for r in read_metrics(full)],
+                        run=json.load(open(f'{full}/config.json'))['_run'])
+print(json.dumps(res, indent=1))
+assert all(r['loss'][-1] == r['loss'][-1] for r in res.values()), 'a non-finite loss'
+assert res['fp16-deterministic']['resume_max_weight_gap'] == 0 == res['bf16-deterministic']['resume_max_weight_gap']
+PY
+echo "fp16/resume rc=$?"; cat "$OUT/fp16_resume.txt"
 step done

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_baselines.ipynb #c5bda9d9
 from __future__ import annotations
-import copy, math, os, tempfile
+import contextlib, copy, math, os, tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .data import MocoV2Augment, to_float, digits
 from .models import make_encoder, DualBatchNorm1d, bn_mode
 from .attacks import pgd, attack_mode, accuracy
-from .pretrain import Method, train, AMOC_METHOD, input_norm
+from .pretrain import Method, train, AMOC_METHOD, input_norm, backward_step
 from .linear_eval import frozen_classifier, pgd_eval
 # the settings: the engine, lesson 41
 from .configs import BaselineConfig, baseline_config_for, validate_baseline, config_for
@@ -67,7 +67,8 @@ class ACLSettings:
     eps: float = 8 / 255
     alpha: float = 2 / 255
     attack_steps: int = 5
-    amp: bool = False
+    amp: torch.dtype | None = None    # autocast dtype (bf16, or fp16 with `scaler`); None: fp32 (lesson 41)
+    scaler: object = None
 
 def acl_attack(model: ACL, x1: torch.Tensor, x2: torch.Tensor, s: ACLSettings) -> tuple[torch.Tensor, torch.Tensor]:
     "PGD on both views at once, maximising NT-Xent with BN_adv, in eval mode."
@@ -82,16 +83,16 @@ def acl_attack(model: ACL, x1: torch.Tensor, x2: torch.Tensor, s: ACLSettings) -
 def acl_step(model: ACL, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer, s: ACLSettings) -> dict:
     "One ACL step on the two views of a batch. Returns the loss terms as tensors."
     n = len(x1)
-    with torch.autocast(x1.device.type, torch.bfloat16, enabled=s.amp):
-        x1_adv, x2_adv = acl_attack(model, x1, x2, s)
+    with torch.autocast(x1.device.type, s.amp or torch.bfloat16, enabled=bool(s.amp)):
+        fp16 = s.amp == torch.float16                            # fp16: the attack in fp32 (lesson 41)
+        with torch.autocast(x1.device.type, enabled=False) if fp16 else contextlib.nullcontext():
+            x1_adv, x2_adv = acl_attack(model, x1, x2, s)
         z = model.project(torch.cat([x1, x2]), 'clean')
         z_adv = model.project(torch.cat([x1_adv, x2_adv]), 'adv')
         l_clean = nt_xent(z[:n], z[n:], s.t)
         l_adv = nt_xent(z_adv[:n], z_adv[n:], s.t)
         loss = (l_clean + l_adv) / 2
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    backward_step(loss, opt, s.scaler)                           # lesson 06: loss scaling in fp16
     return dict(loss=loss.detach(), l_clean=l_clean.detach(), l_adv=l_adv.detach())
 
 # %% ../nbs/10_baselines.ipynb #dcbfe63a
@@ -108,8 +109,8 @@ def build_acl(cfg: BaselineConfig, device) -> tuple[ACL, torch.optim.Optimizer, 
 
 ACL_METHOD = Method(
     'acl-pretrain', build_acl,
-    step=lambda model, x1, x2, opt, cfg, eps, alpha, amp, start: acl_step(
-        model, x1, x2, opt, ACLSettings(cfg.temperature, eps, alpha, cfg.attack_steps, amp)),
+    step=lambda model, x1, x2, opt, cfg, eps, alpha, prec, start: acl_step(
+        model, x1, x2, opt, ACLSettings(cfg.temperature, eps, alpha, cfg.attack_steps, prec.dtype, prec.scaler)),
     metrics=lambda model, x1, x2, cfg: dict(negatives=2 * cfg.batch_size - 2),
     label=lambda cfg: 'ACL',
     summary=lambda row, cfg: f"loss {row['loss']:.3f} (clean {row['l_clean']:.3f}, adv {row['l_adv']:.3f})",

@@ -21,9 +21,9 @@ from .configs import AMP_MODES, PretrainConfig, validate, use_amp, speed_setup, 
 from .pretrain import AMOC, StepSettings, amoc_step, build, step_settings, make_views
 
 # %% auto #0
-__all__ = ['PEAK_BF16_TFLOPS', 'CPU_DEFAULTS', 'CIFAR10_IMAGES', 'PAPER_EPOCHS', 'step_flops', 'PILTwoViews', 'reference_loader',
-           'momentum_update_loop', 'reference_step', 'peak_tflops', 'device_name', 'synchronize', 'BenchConfig',
-           'bench_config_for', 'pretrain_config', 'check_bench', 'ReferencePath', 'FastPath', 'timed',
+__all__ = ['AMP_NAME', 'PEAK_BF16_TFLOPS', 'CPU_DEFAULTS', 'CIFAR10_IMAGES', 'PAPER_EPOCHS', 'step_flops', 'PILTwoViews',
+           'reference_loader', 'momentum_update_loop', 'reference_step', 'peak_tflops', 'device_name', 'synchronize',
+           'BenchConfig', 'bench_config_for', 'pretrain_config', 'check_bench', 'ReferencePath', 'FastPath', 'timed',
            'eval_pgd20_speed', 'bench', 'report_lines', 'run_bench']
 
 # %% ../nbs/12_speed.ipynb #fb14c7dc
@@ -64,10 +64,11 @@ def momentum_update_loop(model_q: nn.Module, model_k: nn.Module, m: float = 0.99
 def reference_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer,
                    s: StepSettings) -> dict:
     "amoc_step's math in fp32 with the Python-loop momentum update, and every loss term read on the host (.item())."
-    terms = amoc_step(model, x1, x2, opt, dataclasses.replace(s, amp=False), momentum=momentum_update_loop)
+    terms = amoc_step(model, x1, x2, opt, dataclasses.replace(s, amp=None, scaler=None), momentum=momentum_update_loop)
     return {k: v.item() for k, v in terms.items()}                       # logging each step: waits for the device
 
 # %% ../nbs/12_speed.ipynb #40a396aa
+AMP_NAME = {None: 'off', torch.bfloat16: 'bf16', torch.float16: 'fp16'}
 PEAK_BF16_TFLOPS = (('H200', 989.), ('H100', 989.), ('A100', 312.), ('L40S', 362.), ('L4', 121.))  # dense, no sparsity
 
 def peak_tflops(device: torch.device) -> float | None:
@@ -102,7 +103,7 @@ class BenchConfig:
     eval_batch: int = 512          # PGD-20 evaluation: images per batch ...
     eval_batches: int = 2          # ... and batches timed
     ref_workers: int = -1          # DataLoader workers of the reference path (-1: 0 on CPU, min(8, cores) on CUDA)
-    amp: str = 'auto'              # fast path: bf16 autocast ('auto': on CUDA)
+    amp: str = 'auto'              # fast path: autocast ('auto': bf16 or fp16 by the GPU, lesson 41)
     channels_last: bool = True     # fast path, CUDA
     compile: bool = False          # fast path: torch.compile the networks (minutes of compiling first)
     seed: int = 0
@@ -151,7 +152,7 @@ class ReferencePath:
         workers = cfg.ref_workers if cfg.ref_workers >= 0 else 0 if device.type == 'cpu' else min(8, os.cpu_count() or 1)
         self.loader = reference_loader(x, self.pcfg, workers, cfg.seed)
         self.batches, self.log = iter(self.loader), []
-        self.s = step_settings(self.pcfg, self.pcfg.eps, self.pcfg.alpha, amp=False)
+        self.s = step_settings(self.pcfg, self.pcfg.eps, self.pcfg.alpha)
 
     def step(self):
         if self.device.type == 'cuda': torch.backends.cudnn.benchmark = False
@@ -171,7 +172,9 @@ class FastPath:
         self.x = x.to(device)                                            # uint8 on the device
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self.order, self.i = None, 0
-        self.s = step_settings(self.pcfg, self.pcfg.eps, self.pcfg.alpha, amp=use_amp(self.pcfg, device))
+        amp = use_amp(self.pcfg, device)
+        self.s = step_settings(self.pcfg, self.pcfg.eps, self.pcfg.alpha, amp,
+                               scaler=torch.amp.GradScaler(device.type) if amp == torch.float16 else None)
 
     def step(self):
         if self.device.type == 'cuda': torch.backends.cudnn.benchmark = True
@@ -214,7 +217,7 @@ def bench(cfg: BenchConfig, log=print) -> dict:
     paths = [ReferencePath(cfg, train.x, device), FastPath(cfg, train.x, device)]
     fast_cfg = paths[1].pcfg
     log(f'bench: {cfg.arch} {cfg.variant}, batch {cfg.batch_size}, {cfg.image_size}x{cfg.image_size} synthetic, '
-        f'{device_name(device)}; fast path: amp {"bf16" if paths[1].s.amp else "off"}, channels_last '
+        f'{device_name(device)}; fast path: amp {AMP_NAME[paths[1].s.amp]}, channels_last '
         f'{fast_cfg.channels_last and device.type == "cuda"}, compile {fast_cfg.compile and device.type == "cuda"}')
     try:
         for p in paths: timed(p, cfg.warmup, device)
@@ -236,7 +239,7 @@ def bench(cfg: BenchConfig, log=print) -> dict:
              reference_img_s=img_s['reference'], ratio=img_s['fast'] / img_s['reference'], cpu_time_ratio=cpu_ratio,
              est_200_epochs_min=PAPER_EPOCHS * CIFAR10_IMAGES / img_s['fast'] / 60,
              eval_pgd20_img_s=eval_img_s, gflop_per_image=flops_img / 1e9, tflops=tflops, peak_tflops=peak,
-             peak_fraction=tflops / peak if peak else None, amp=bool(paths[1].s.amp),
+             peak_fraction=tflops / peak if peak else None, amp=AMP_NAME[paths[1].s.amp],
              channels_last=fast_cfg.channels_last and device.type == 'cuda', compile=fast_cfg.compile,
              warmup=cfg.warmup, timed_steps=rounds * cfg.chunk, rounds=rounds, torch=torch.__version__,
              seconds=time.perf_counter() - t_start)
@@ -246,7 +249,7 @@ def report_lines(r: dict) -> list[str]:
     peak = (f" = {r['peak_fraction']:.1%} of the {r['peak_tflops']:.0f} TFLOP/s bf16 dense peak" if r['peak_tflops']
             else ' (device peak unknown)')
     return [f"reference path (DataLoader + PIL views, fp32, loop momentum, .item()): {r['reference_img_s']:9.1f} img/s",
-            f"fast path (device uint8 + kornia views{', bf16' if r['amp'] else ''}"
+            f"fast path (device uint8 + kornia views{', ' + r['amp'] if r['amp'] not in (False, 'off') else ''}"
             f"{', channels_last' if r['channels_last'] else ''}, fused momentum): {r['fast_img_s']:9.1f} img/s",
             f"ratio fast / reference: {r['ratio']:.2f}x (median of {r['rounds']} interleaved rounds per path; "
             f"by this process's CPU time {r['cpu_time_ratio']:.2f}x)",

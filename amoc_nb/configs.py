@@ -20,14 +20,14 @@ from .runs import write_json
 # %% auto #0
 __all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY',
            'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS',
-           'CIFAR10_PRESETS', 'SMALL_PRESETS', 'PretrainConfig', 'config_for', 'validate', 'LinearEvalConfig',
-           'linear_eval_config_for', 'validate_linear', 'check_common', 'FinetuneConfig', 'finetune_config_for',
-           'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'config_to_dict',
-           'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'use_amp', 'speed_setup',
-           'to_device_batch']
+           'CIFAR10_PRESETS', 'SMALL_PRESETS', 'AMP_DTYPES', 'PretrainConfig', 'config_for', 'validate',
+           'LinearEvalConfig', 'linear_eval_config_for', 'validate_linear', 'check_common', 'FinetuneConfig',
+           'finetune_config_for', 'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
+           'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice',
+           'use_amp', 'speed_setup', 'to_device_batch']
 
 # %% ../nbs/41_configs.ipynb #e5a7bdeb
-AMP_MODES = ('auto', 'bf16', 'off')   # bf16 autocast of the training step: 'auto' turns it on on CUDA
+AMP_MODES = ('auto', 'bf16', 'fp16', 'off')   # the training step's precision: 'auto' picks one for the device (`amp_choice`)
 
 @dataclass
 class PretrainConfig:
@@ -63,7 +63,8 @@ class PretrainConfig:
     data_root: str = 'data'
     download: bool = False
     device: str = 'auto'
-    amp: str = 'auto'              # 'bf16' autocast for the step (and its attack), 'off', or 'auto' (bf16 on CUDA)
+    amp: str = 'auto'              # 'bf16' or 'fp16' autocast for the step, 'off', or 'auto' (`amp_choice`)
+    deterministic: bool = False    # GPU: deterministic algorithms, no cuDNN autotuning (an exact resume; slower)
     channels_last: bool = True     # memory format on CUDA (ignored on CPU)
     compile: bool = False          # torch.compile the networks (CUDA)
     views: str = 'device'          # 'device': kornia views of the whole batch where the data lives (fast path);
@@ -376,8 +377,9 @@ def validate_baseline(cfg: BaselineConfig) -> BaselineConfig:
 def config_to_dict(cfg) -> dict: return json.loads(json.dumps(asdict(cfg)))
 
 def config_from_dict(cls, d: dict):
-    "Rebuild a config dataclass from its JSON dict (lists back to tuples, unknown keys rejected)."
+    "Rebuild a config dataclass from its JSON dict (lists back to tuples, unknown keys rejected; `_run` is no setting)."
     names = {f.name: f for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if k != '_run'}
     unknown = set(d) - set(names)
     if unknown: raise ValueError(f'unknown config fields {sorted(unknown)} for {cls.__name__}')
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -388,9 +390,10 @@ def config_diff(a, b, ignore=()) -> list[str]:
     return [f'{k}: {da.get(k)!r} -> {db.get(k)!r}' for k in sorted(set(da) | set(db))
             if k not in ignore and da.get(k) != db.get(k)]
 
-def save_config(cfg, run_dir) -> None:
-    "`run_dir`/config.json, atomically (`append_metrics` and `read_metrics` come from lesson 40, `amoc_nb.runs`)."
-    write_json(config_to_dict(cfg), Path(run_dir)/'config.json', 'the settings')
+def save_config(cfg, run_dir, **run) -> None:
+    """`run_dir`/config.json, atomically (`append_metrics` and `read_metrics` come from lesson 40, `amoc_nb.runs`);
+    `run` (e.g. the precision chosen for this device, and why) is kept under `_run`."""
+    write_json({**config_to_dict(cfg), **({'_run': run} if run else {})}, Path(run_dir)/'config.json', 'the settings')
 
 # %% ../nbs/41_configs.ipynb #9db9a516
 def resolve_device(device: str = 'auto') -> torch.device:
@@ -399,18 +402,37 @@ def resolve_device(device: str = 'auto') -> torch.device:
         raise ValueError('--device cuda was asked for, but no CUDA GPU is available; use --device cpu')
     return torch.device(device)
 
-def use_amp(cfg, device) -> bool:
-    "bf16 autocast: asked for, or 'auto' on CUDA."
-    return cfg.amp == 'bf16' or (cfg.amp == 'auto' and device.type == 'cuda')
+AMP_DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, off=None)
 
-def speed_setup(model: nn.Module, cfg, device) -> nn.Module:
-    "The CUDA fast path: cudnn autotuning, channels_last memory format, optional torch.compile (in place)."
-    if device.type != 'cuda': return model
-    torch.backends.cudnn.benchmark = True
-    if cfg.channels_last: model.to(memory_format=torch.channels_last)
+def amp_choice(cfg, device, bf16_supported: bool | None = None) -> tuple[str, str]:
+    """('bf16' | 'fp16' | 'off', why) for the training step on `device`: what `--amp` asks for, or for 'auto' bf16 on a
+    GPU that has it (A100, H100), fp16 autocast with a gradient scaler on one that has not (Colab's T4, V100, P100),
+    fp32 on a CPU. `bf16_supported` fakes the GPU's answer (tests)."""
+    device = torch.device(device)
+    if cfg.amp != 'auto': return cfg.amp, f'--amp {cfg.amp}'
+    if device.type != 'cuda': return 'off', f'--amp auto on {device.type}: fp32'
+    ok = torch.cuda.is_bf16_supported() if bf16_supported is None else bf16_supported
+    if ok: return 'bf16', '--amp auto: this GPU supports bf16'
+    return 'fp16', '--amp auto: this GPU has no bf16 (a T4, V100 or P100): fp16 autocast with a gradient scaler'
+
+def use_amp(cfg, device) -> torch.dtype | None:
+    "The training step's autocast dtype by `amp_choice` (None: fp32)."
+    return AMP_DTYPES[amp_choice(cfg, device)[0]]
+
+def speed_setup(model: nn.Module, cfg, device, backend: str | None = None) -> nn.Module:
+    """The fast path, in place: on CUDA cudnn autotuning (off with `deterministic`) and channels_last; on any device,
+    if `cfg.compile`, torch.compile of the query and key networks (`backend`: e.g. 'eager' for a test on a CPU)."""
+    if device.type == 'cuda':
+        exact = getattr(cfg, 'deterministic', False)
+        torch.backends.cudnn.benchmark = not exact                  # autotuning picks kernels by timing: not exact
+        if exact:                                                   # the same kernels and sums every time
+            os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # what deterministic cuBLAS needs
+            torch.backends.cudnn.deterministic = True
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        if cfg.channels_last: model.to(memory_format=torch.channels_last)
     if cfg.compile:
         for name in ('q', 'k'):                                     # the query and (if any) key networks
-            if hasattr(model, name): getattr(model, name).compile()
+            if hasattr(model, name): getattr(model, name).compile(**({'backend': backend} if backend else {}))
     return model
 
 def to_device_batch(x: torch.Tensor, cfg, device) -> torch.Tensor:

@@ -24,16 +24,16 @@ from .losses import Variant, get_variant, amoc_loss, adv_bank_source
 from .moco import info_nce
 # the engine below the loop: run directories (lesson 40), settings (41), checkpoints (42), the process group (44)
 from .runs import Diverged, end_epoch, FiniteWatch, CollapseWatch, diverged_message
-from .configs import PretrainConfig, validate, save_config, use_amp, speed_setup, to_device_batch
+from .configs import PretrainConfig, validate, save_config, amp_choice, AMP_DTYPES, speed_setup, to_device_batch
 from .checkpoints import open_run, epoch_state
 from .procgroup import (DistributedAMOC, env_world, init_distributed, main_opens, on_main, barrier, broadcast_module,
                                broadcast_object, gather_objects, mean_over_ranks, first_over_ranks, rank_rng,
                                restore_rng, parallel_view)
 
 # %% auto #0
-__all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'enqueue', 'lr_at', 'eps_at', 'build', 'input_norm',
-           'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method', 'load_train', 'restore_run',
-           'train_step', 'train', 'pretrain']
+__all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'backward_step', 'enqueue', 'lr_at', 'eps_at', 'build',
+           'input_norm', 'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method', 'Precision',
+           'load_train', 'restore_run', 'train_step', 'train', 'pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
 class AMOC(nn.Module):
@@ -71,17 +71,21 @@ class StepSettings:
     enqueue_order: str = 'paper'   # 'code': enqueue before the negatives are read
     attack_anchor: str = 'train'   # a view not attacked is fixed at: 'train' its clean feature, 'eval' f(x + r)
     attack_first: bool = False     # attack before the clean forward (needs attack_anchor='eval')
-    amp: bool = False              # bf16 autocast for the forward passes and the attack (CUDA fast path)
+    amp: torch.dtype | None = None # autocast dtype of the step (bf16, or fp16 with `scaler`); None: fp32 (lesson 41)
     start: Callable | None = None  # PGD's random starts (None: attacks.random_start; lesson 44 keys them per sample)
+    scaler: object = None          # fp16: a torch.amp.GradScaler (loss scaling)
 
 def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer, s: StepSettings,
               momentum=momentum_update) -> dict:
     "One AMOC step on views x1 = c(x) (query) and x2 = c'(x) (key). Returns the loss terms as tensors."
     v, banks = s.variant, model.banks
+    fp32_attack = s.amp == torch.float16                                         # fp16: input gradients underflow
     def attack(q_anchor=None, k_anchor=None):                                    # eq. 3.3, on the branch(es) v perturbs
-        return pair_pgd(model.q, model.k, x1, x2, banks[v.bank].keys, v.adv_query, v.adv_key, q_anchor, k_anchor,
-                        s.T, s.eps, s.alpha, s.attack_steps, start=s.start)
-    with torch.autocast(x1.device.type, torch.bfloat16) if s.amp else contextlib.nullcontext():
+        with torch.autocast(x1.device.type, enabled=False) if fp32_attack else contextlib.nullcontext():
+            q_anchor, k_anchor = (a.float() if a is not None and fp32_attack else a for a in (q_anchor, k_anchor))
+            return pair_pgd(model.q, model.k, x1, x2, banks[v.bank].keys, v.adv_query, v.adv_key, q_anchor, k_anchor,
+                            s.T, s.eps, s.alpha, s.attack_steps, start=s.start)
+    with torch.autocast(x1.device.type, s.amp) if s.amp else contextlib.nullcontext():
         if s.attack_first: x1_adv, x2_adv = attack()                             # code: first, anchors f(x + r)
         # 1. clean query and key; the adversarial views
         q_clean = model.query(x1, 'clean')                                       # f_q(c(x); BN_clean)
@@ -98,12 +102,16 @@ def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.
         l_star = l_ccc if v.name == 'CCC' else info_nce(q, k, banks[v.bank].keys, s.T)
         loss = amoc_loss(l_ccc, l_star, s.lam)
     # 3. SGD step, momentum update (eq. 3.2), enqueue (paper order)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    backward_step(loss, opt, s.scaler)
     momentum(model.q, model.k, s.m)                                              # eq. 3.2
     if s.enqueue_order == 'paper': enqueue(model, k_clean, k_adv)
     return dict(loss=loss.detach(), l_ccc=l_ccc.detach(), l_star=l_star.detach())
+
+def backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler=None) -> None:
+    "zero_grad, backward, SGD step; with a GradScaler (fp16), the loss is scaled and a step with inf/nan gradients skipped."
+    opt.zero_grad(set_to_none=True)
+    if scaler is None: loss.backward(); opt.step(); return
+    scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
 
 def enqueue(model: AMOC, k_clean: torch.Tensor, k_adv: torch.Tensor | None) -> None:
     "The clean keys go to M_clean; adversarial keys (if the variant makes any) to M_adv."
@@ -136,9 +144,10 @@ def input_norm(dataset: str) -> dict:
     "The encoder's input normalisation: CIFAR-10's channel statistics (the encoder's default), else 0.5 / 0.5."
     return {} if dataset == 'cifar10' else dict(mean=(0.5,) * 3, std=(0.5,) * 3)
 
-def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: bool = False, start=None) -> StepSettings:
+def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: torch.dtype | None = None, start=None,
+                  scaler=None) -> StepSettings:
     return StepSettings(get_variant(cfg.variant), cfg.T, cfg.m, cfg.lam, eps, alpha, cfg.attack_steps, cfg.aca_plus,
-                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp, start)
+                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp or None, start, scaler)
 
 def make_views(aug, x: torch.Tensor, cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
     "(c(x), c'(x)) of a uint8 batch, ready for the step: kornia on the device, or (HostViews) per image on the host."
@@ -172,12 +181,18 @@ class Method:
     "What the contrastive loop needs of a pre-training method: AMOC below, ACL in lesson 10."
     kind: str                        # its checkpoints' kind
     build: Callable                  # (cfg, device) -> (model, optimiser, view augmentation)
-    step: Callable                   # (view, x1, x2, opt, cfg, eps, alpha, amp, start) -> loss terms (tensors)
+    step: Callable                   # (view, x1, x2, opt, cfg, eps, alpha, precision, start) -> loss terms (tensors)
     metrics: Callable                # (model, x1, x2, cfg) -> the epoch's extra metrics; must not change the model
     label: Callable                  # (cfg) -> its name in the progress bar
     summary: Callable                # (row, cfg) -> the loss part of the progress line
     view: Callable | None = None     # (model, info, cfg) -> what `step` gets (lesson 44); None: the model, one process
     watch_collapse: bool = True
+
+@dataclass
+class Precision:
+    "The training step's autocast dtype (None: fp32) and, for fp16, its gradient scaler (lesson 41's `amp_choice`)."
+    dtype: torch.dtype | None = None
+    scaler: object = None
 
 def load_train(cfg, info) -> torch.Tensor:
     "The training images (uint8) on this rank's device; rank 0 loads them first (it may download them)."
@@ -186,22 +201,25 @@ def load_train(cfg, info) -> torch.Tensor:
     if not info.is_main: train, _ = load_dataset(cfg.dataset, cfg.data_root, False, size=cfg.image_size, seed=0)
     return train.x.to(info.device)
 
-def restore_run(ck: dict | None, model: nn.Module, opt, data_gen: torch.Generator, info) -> tuple[int, str | None]:
+def restore_run(ck: dict | None, model: nn.Module, opt, data_gen: torch.Generator, info,
+                scaler=None) -> tuple[int, str | None]:
     "Rank 0's checkpoint `ck` back on every rank: (the epoch to start from, 'exact' or how it was re-sharded)."
-    meta = broadcast_object(None if ck is None else {k: ck.get(k) for k in ('optimizer', 'epoch', 'rng', 'config', 'distributed')})
+    keys = ('optimizer', 'epoch', 'rng', 'config', 'distributed', 'scaler')
+    meta = broadcast_object(None if ck is None else {k: ck.get(k) for k in keys})
     if meta is None: return 0, None
     if info.is_main: model.load_state_dict(ck['model'])
     broadcast_module(model)
     opt.load_state_dict(meta['optimizer'])
+    if scaler is not None and meta.get('scaler'): scaler.load_state_dict(meta['scaler'])
     return meta['epoch'], restore_rng(meta, info, data_gen)
 
 def train_step(method: Method, view, opt, make_views, x_train: torch.Tensor, idx: torch.Tensor, step: int,
-               n_steps: int, cfg, amp: bool = False) -> tuple[dict, torch.Tensor, torch.Tensor]:
+               n_steps: int, cfg, prec: Precision = Precision()) -> tuple[dict, torch.Tensor, torch.Tensor]:
     "One step of the loop on the global batch `x_train[idx]`: (loss terms, this rank's views c(x), c'(x))."
     for g in opt.param_groups: g['lr'] = lr_at(step, n_steps, cfg)
     x1, x2, starts = (view.step_inputs(make_views, x_train[idx], idx, step) if isinstance(view, DistributedAMOC)
                       else (*make_views(x_train[idx]), None))       # views (and PGD starts) of this rank, lesson 44
-    return method.step(view, x1, x2, opt, cfg, *eps_at(step, n_steps, cfg), amp, starts), x1, x2
+    return method.step(view, x1, x2, opt, cfg, *eps_at(step, n_steps, cfg), prec, starts), x1, x2
 
 def train(method: Method, cfg, out, resume: bool = False, progress: bool = True, on_epoch: Callable | None = None) -> Path:
     """The contrastive pre-training loop, for one process or N (torchrun): rank 0 opens the run directory (lesson 42),
@@ -213,7 +231,10 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
         raise ValueError(f'--batch-size {cfg.batch_size} is the global batch and must divide by the {n} processes')
     info = init_distributed(cfg.device)                          # a world of one without torchrun
     out = Path(out)
-    with main_opens(out, lambda: (open_run(cfg, out, resume, method.kind), save_config(cfg, out))[0], info) as opened:
+    precision, why = amp_choice(cfg, info.device)                 # bf16, fp16 (with loss scaling) or fp32: lesson 41
+    opener = lambda: (open_run(cfg, out, resume, method.kind),
+                      save_config(cfg, out, precision=precision, precision_reason=why, world_size=n))[0]
+    with main_opens(out, opener, info) as opened:
         ck, history = opened or (None, [])
         x_train = load_train(cfg, info)
         n_steps = len(x_train) // cfg.batch_size
@@ -222,11 +243,14 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
         model, opt, aug = method.build(cfg, info.device)
         broadcast_module(model)                                  # rank 0's initial weights and banks everywhere
         data_gen = torch.Generator().manual_seed(cfg.seed)       # the epoch order: the same on every rank
-        start, resumed = restore_run(ck, model, opt, data_gen, info)
+        prec = Precision(AMP_DTYPES[precision])
+        if prec.dtype == torch.float16: prec.scaler = torch.amp.GradScaler(info.device.type)
+        start, resumed = restore_run(ck, model, opt, data_gen, info, prec.scaler)
+        if progress and info.is_main: tqdm.write(f'precision: {precision} ({why})')
         if resumed not in (None, 'exact') and info.is_main: print(f'resumed at epoch {start} ({resumed})', file=sys.stderr)
         speed_setup(model, cfg, info.device)
         view = method.view(model, info, cfg) if method.view else model
-        amp, make = use_amp(cfg, info.device), (lambda x: make_views(aug, x, cfg, info.device))
+        make = lambda x: make_views(aug, x, cfg, info.device)
         model.train()
         collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history) if method.watch_collapse else None
         for epoch in range(start, cfg.epochs):
@@ -235,7 +259,7 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
             desc = f'{method.label(cfg)} epoch {epoch + 1}/{cfg.epochs}' + (f' ({n} proc)' if n > 1 else '')
             for i, idx in enumerate(tqdm(order, desc=desc, disable=not (progress and info.is_main), leave=False)):
                 step = epoch * n_steps + i
-                terms, x1, x2 = train_step(method, view, opt, make, x_train, idx, step, n_steps, cfg, amp)
+                terms, x1, x2 = train_step(method, view, opt, make, x_train, idx, step, n_steps, cfg, prec)
                 sums = terms if sums is None else {k: sums[k] + terms[k] for k in terms}
                 finite.update(terms['loss'], step)                   # on the device: no sync here
             if (bad := first_over_ranks(finite.first, info)) >= 0:
@@ -249,7 +273,8 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
             warning = collapse.update(row) if collapse else None
             rngs = gather_objects(rank_rng(info), info)              # every rank's RNG, for an exact resume
             ck = lambda: {**epoch_state(method.kind, epoch, step, cfg, model, opt, data_gen),
-                          'distributed': dict(world_size=n, batch_per_rank=cfg.batch_size // n, rng_ranks=rngs)}
+                          'distributed': dict(world_size=n, batch_per_rank=cfg.batch_size // n, rng_ranks=rngs),
+                          'scaler': prec.scaler.state_dict() if prec.scaler is not None else None}
             on_main(lambda: end_epoch(out, ck(), row, history), info)   # checkpoint, then the metrics line
             if not info.is_main: continue
             if warning: print(warning, file=sys.stderr)
@@ -261,8 +286,8 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
 
 AMOC_METHOD = Method(
     'amoc-pretrain', build,
-    step=lambda view, x1, x2, opt, cfg, eps, alpha, amp, start: amoc_step(view, x1, x2, opt,
-                                                                          step_settings(cfg, eps, alpha, amp, start)),
+    step=lambda view, x1, x2, opt, cfg, eps, alpha, prec, start: amoc_step(
+        view, x1, x2, opt, step_settings(cfg, eps, alpha, prec.dtype, start, prec.scaler)),
     metrics=bank_metrics, label=lambda cfg: cfg.variant,
     summary=lambda row, cfg: f"loss {row['loss']:.3f} (L_CCC {row['l_ccc']:.3f}, L_{cfg.variant} {row['l_star']:.3f})",
     view=lambda model, info, cfg: parallel_view(model, info, cfg.seed, cfg.variant, cfg.shuffle_bn, cfg.bn_groups))

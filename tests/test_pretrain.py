@@ -153,3 +153,59 @@ def test_run_directory_files(tmp_path, capsys):
     assert ck['kind'] == 'amoc-pretrain'
     assert {'model', 'optimizer', 'scheduler', 'rng', 'config', 'epoch'} <= set(ck)
     assert 'banks.clean.ptr' in ck['model'] and 'banks.adv.keys' in ck['model']
+
+
+def test_one_fp16_step_on_cpu_with_loss_scaling():
+    "What a GPU without bf16 (Colab's T4) runs - fp16 autocast and a GradScaler - here on the CPU: one AMOC step."
+    from amoc_nb.configs import config_for
+    from amoc_nb.data import digits
+    from amoc_nb.pretrain import amoc_step, build, make_views, step_settings
+    cfg = config_for('digits', variant='AAA', width=8, bank_size=256, batch_size=32)
+    torch.manual_seed(0)
+    model, opt, aug = build(cfg, torch.device('cpu'))
+    x1, x2 = make_views(aug, digits(16)[0].x[:32], cfg, torch.device('cpu'))
+    scaler = torch.amp.GradScaler('cpu')
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    terms = amoc_step(model, x1, x2, opt, step_settings(cfg, 0.1, 0.025, torch.float16, scaler=scaler))
+    assert all(torch.isfinite(v) and v.dtype == torch.float32 for v in terms.values()), terms
+    assert scaler._scale is not None and scaler.get_scale() > 0          # the loss went through the scaler
+    after = model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith('q.') and after[k].is_floating_point())
+    assert (after['banks.adv.written_at'] >= 0).sum() == 32 and after['banks.adv.keys'].dtype == torch.float32
+
+
+def test_fp16_run_keeps_its_precision_and_scaler_and_resumes_exactly(tmp_path, capsys):
+    "--amp fp16 on the CPU: config.json says which precision and why; the scaler state is checkpointed, resume is exact."
+    full, split = tmp_path/'full', tmp_path/'split'
+    assert run(pretrain_args(full, '--amp', 'fp16', epochs=2), capsys)[0] == 0
+    assert run(pretrain_args(split, '--amp', 'fp16', epochs=1), capsys)[0] == 0
+    assert run(pretrain_args(split, '--amp', 'fp16', '--resume', epochs=2), capsys)[0] == 0
+    cfg = json.loads((full / 'config.json').read_text())
+    assert cfg['amp'] == 'fp16' and cfg['_run']['precision'] == 'fp16' and cfg['_run']['precision_reason'] == '--amp fp16'
+    a, b = load_checkpoint(full), load_checkpoint(split)
+    assert a['scaler'] is not None and a['scaler'] == b['scaler']
+    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+
+
+def test_compiled_networks_do_not_recompile_after_the_first_epoch():
+    "torch.compile (eager backend, on the CPU): every graph is made in epoch 1; epochs 2-3 and the metrics add none."
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+    from amoc_nb.configs import config_for, speed_setup
+    from amoc_nb.data import batch_indices, digits
+    from amoc_nb.pretrain import AMOC_METHOD, bank_metrics, build, make_views, train_step
+    from amoc_nb.procgroup import DistInfo, parallel_view
+    cfg = config_for('digits', variant='ACA', aca_plus=True, width=8, bank_size=256, batch_size=64, compile=True)
+    torch._dynamo.reset(); counters.clear()
+    torch.manual_seed(0)
+    model, opt, aug = build(cfg, torch.device('cpu'))
+    speed_setup(model, cfg, torch.device('cpu'), backend='eager')
+    view, x = parallel_view(model, DistInfo(), cfg.seed, cfg.variant), digits(16)[0].x
+    make, gen, graphs = (lambda xb: make_views(aug, xb, cfg, torch.device('cpu'))), torch.Generator().manual_seed(0), []
+    for epoch in range(3):
+        for i, idx in enumerate(batch_indices(len(x), cfg.batch_size, gen)[:3]):
+            _, x1, x2 = train_step(AMOC_METHOD, view, opt, make, x, idx, 3 * epoch + i, 3, cfg)
+        bank_metrics(model, x1, x2, cfg)                                # the epoch's metrics, as the loop runs them
+        graphs.append(counters['stats']['unique_graphs'])
+    assert 0 < graphs[0] == graphs[1] == graphs[2] <= torch._dynamo.config.recompile_limit, graphs
+    torch._dynamo.reset()
