@@ -31,7 +31,7 @@ from .procgroup import (DistributedAMOC, env_world, init_distributed, main_opens
                                restore_rng, parallel_view)
 
 # %% auto #0
-__all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'backward_step', 'enqueue', 'lr_at', 'eps_at', 'build',
+__all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'backward_step', 'enqueue', 'lr_at', 'code_lr', 'eps_at', 'build',
            'input_norm', 'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method', 'Precision',
            'load_train', 'restore_run', 'train_step', 'train', 'pretrain']
 
@@ -120,10 +120,20 @@ def enqueue(model: AMOC, k_clean: torch.Tensor, k_adv: torch.Tensor | None) -> N
 
 # %% ../nbs/06_pretrain.ipynb #cfafe58d
 def lr_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> float:
-    "Linear warm-up for cfg.warmup_epochs, then cosine decay to 0 at the end of cfg.epochs."
+    """The lr of `step`: linear warm-up per step for cfg.warmup_epochs, then cosine decay to 0 at the end of cfg.epochs;
+    with `lr_schedule='code'` the authors' schedule, constant within an epoch (`code_lr`, lesson 05's row 9)."""
+    if getattr(cfg, 'lr_schedule', 'paper') == 'code': return code_lr(step // steps_per_epoch, cfg)
     warm, total = cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch
     if step < warm: return cfg.lr * (step + 1) / warm
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+def code_lr(epoch: int, cfg) -> float:
+    """The authors' lr in `epoch` (0-based): WarmupLP sets 1e-4 for epoch 0 and (e / W) lr for epochs 1..W, then
+    CosineAnnealingLR with T_max = epochs - W, stepped once an epoch (MTandHJ/amoc, src/loadopts.py, src/base.py)."""
+    w = int(cfg.warmup_epochs)
+    if w > 0 and epoch == 0: return 1e-4
+    if epoch <= w: return cfg.lr * epoch / w
+    return cfg.lr * (1 + math.cos(math.pi * (epoch - w) / (cfg.epochs - w))) / 2
 
 def eps_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> tuple[float, float]:
     "(eps, alpha) at this step: ramped linearly over cfg.eps_warmup_epochs, then constant."

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from amoc_nb.losses import get_variant, RECIPES
+from amoc_nb.losses import get_variant, RECIPES, STEP_SWITCHES
 
 from amoc_nb.moco import info_nce
 from amoc_nb.models import make_encoder, bn_mode
@@ -42,7 +42,8 @@ def step_views(name, recipe='paper'):
             from amoc_nb.models import get_bn_mode
             if mod.training and get_bn_mode(mod) == 'adv': seen.setdefault(tag, inp[0].detach().clone())
         net.register_forward_hook(hook)
-    s = StepSettings(get_variant(name), T=T, eps=EPS, alpha=ALPHA, attack_steps=STEPS, **RECIPES[recipe])
+    s = StepSettings(get_variant(name), T=T, eps=EPS, alpha=ALPHA, attack_steps=STEPS,
+                     **{k: RECIPES[recipe][k] for k in STEP_SWITCHES})
     torch.manual_seed(SEED)
     amoc_step(model, x1, x2, torch.optim.SGD(model.q.parameters(), lr=0.1), s)
     return before, x1, x2, seen

@@ -209,3 +209,40 @@ def test_compiled_networks_do_not_recompile_after_the_first_epoch():
         graphs.append(counters['stats']['unique_graphs'])
     assert 0 < graphs[0] == graphs[1] == graphs[2] <= torch._dynamo.config.recompile_limit, graphs
     torch._dynamo.reset()
+
+
+def authors_lrs(epochs=200, warmup=10, lr=0.1):
+    "The lr of every epoch as the authors' code computes it: torch's CosineAnnealingLR behind their WarmupLP."
+    import warnings
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs - warmup)
+    for g in opt.param_groups: g['lr'] = 1e-4                    # WarmupLP.__init__
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')                          # "scheduler.step() before optimizer.step()"
+        for epoch in range(epochs):
+            out.append(opt.param_groups[0]['lr'])                # what this epoch trains with
+            if warmup > epoch:                                   # WarmupLP.step(epoch), after the epoch (src/base.py)
+                for g in opt.param_groups: g['lr'] = (epoch + 1) / warmup * lr
+            else: cosine.step()
+    return out
+
+
+def test_recipe_code_lr_schedule_is_the_authors_for_every_epoch_of_200():
+    from amoc_nb.configs import config_for
+    from amoc_nb.pretrain import lr_at
+    cfg = config_for('cifar10', recipe='code')
+    ours, theirs = [lr_at(e * 196, 196, cfg) for e in range(200)], authors_lrs()
+    for e, (a, b) in enumerate(zip(ours, theirs)): assert a == pytest.approx(b, rel=1e-9), (e, a, b)
+    assert ours[0] == 1e-4 and ours[10] == pytest.approx(0.1) and ours[-1] == pytest.approx(6.8e-6, abs=1e-7)
+    assert all(lr_at(e * 196 + 195, 196, cfg) == ours[e] for e in range(200))    # constant within an epoch
+    paper = config_for('cifar10')                                                # the default: per step, to 0
+    assert paper.lr_schedule == 'paper' and lr_at(0, 196, paper) != 1e-4
+
+
+def test_recipe_code_run_writes_the_authors_lr_per_epoch(tmp_path, capsys):
+    from amoc_nb.configs import config_for
+    out = tmp_path / 'r'
+    assert run(pretrain_args(out, '--recipe', 'code', '--warmup-epochs', '2', epochs=4), capsys)[0] == 0
+    rows = [json.loads(line) for line in (out / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['lr'] for r in rows] == pytest.approx(authors_lrs(4, 2, config_for('digits').lr), rel=1e-9)
