@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from .data import DATASETS
 from .models import ARCHS, BN_MODES
-from .losses import get_variant, check_lambda, ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS, LR_SCHEDULES
+from .losses import get_variant, check_lambda, ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS, LR_SCHEDULES, INITS
 from .runs import write_json
 
 # %% auto #0
@@ -59,6 +59,7 @@ class PretrainConfig:
     attack_anchor: str | None = None  # a view not attacked is held at: 'train' its clean feature, 'eval' f(x+r). None: recipe's
     attack_first: bool | None = None  # run the attack before the clean forward (authors' code). None: the recipe's
     lr_schedule: str | None = None    # 'paper': per-step warm-up, cosine to 0; 'code': the authors' per epoch. None: recipe's
+    init: str | None = None           # 'code': every convolution kaiming fan_out, the stem too (lesson 05). None: recipe's
     crop_scale: tuple = (0.2, 1.0)
     flip: bool = True
     data_root: str = 'data'
@@ -74,13 +75,14 @@ class PretrainConfig:
     bn_groups: int = 2             # --shuffle-bn on in one process: the number of BN groups it emulates (lesson 14)
     CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
                                    attack_anchor=ATTACK_ANCHORS, shuffle_bn=('auto', 'on', 'off'),
-                                   lr_schedule=LR_SCHEDULES)
+                                   lr_schedule=LR_SCHEDULES, init=INITS)
     HELP: ClassVar[dict] = dict(
         recipe="the step as the paper writes it, or as the authors' code runs it (sets the next three; lesson 05)",
         enqueue_order="'code': enqueue the keys before the negatives are read",
         attack_anchor="a view the attack does not move: 'train' its clean feature, 'eval' f(x + r) in eval mode",
         attack_first='run the attack before the clean forward (needs --attack-anchor eval)',
         lr_schedule="'paper': linear warm-up per step, then cosine to 0; 'code': the authors' per-epoch schedule (lesson 05)",
+        init="'code': the authors' init, every convolution kaiming-normal fan_out, the 3x3 stem included (lesson 05)",
         shuffle_bn="MoCo's shuffled BN for the key network: 'auto' (on with N > 1 processes), 'on' or 'off'",
         bn_groups='--shuffle-bn on in one process: the BN groups it emulates')
 

@@ -11,7 +11,7 @@ from .moco import info_nce   # eq. 3.1; part of this module's public API: amoc_n
 
 # %% auto #0
 __all__ = ['VARIANTS', 'EXTRA_VARIANTS', 'ALL_VARIANTS', 'ENQUEUE_ORDERS', 'ATTACK_ANCHORS', 'STEP_SWITCHES', 'LR_SCHEDULES',
-           'RECIPES', 'Variant', 'get_variant', 'adv_bank_source', 'amoc_loss', 'check_lambda']
+           'INITS', 'RECIPES', 'Variant', 'get_variant', 'adv_bank_source', 'amoc_loss', 'check_lambda']
 
 # %% ../nbs/05_losses.ipynb #237cc6b8
 @dataclass(frozen=True)
@@ -59,8 +59,10 @@ ENQUEUE_ORDERS = ('paper', 'code')
 ATTACK_ANCHORS = ('train', 'eval')   # a view the attack does not move: its clean training feature, or f(x + r) in eval mode
 STEP_SWITCHES = ('enqueue_order', 'attack_anchor', 'attack_first')   # what a recipe sets inside one step
 LR_SCHEDULES = ('paper', 'code')     # per-step warm-up and cosine to 0, or the authors' per-epoch WarmupLP + cosine
-RECIPES = dict(paper=dict(enqueue_order='paper', attack_anchor='train', attack_first=False, lr_schedule='paper'),
-               code=dict(enqueue_order='code', attack_anchor='eval', attack_first=True, lr_schedule='code'))
+INITS = ('paper', 'code')            # torchvision's ResNet init with our 3x3 stem at PyTorch's default, or all kaiming
+RECIPES = dict(paper=dict(enqueue_order='paper', attack_anchor='train', attack_first=False, lr_schedule='paper',
+                          init='paper'),
+               code=dict(enqueue_order='code', attack_anchor='eval', attack_first=True, lr_schedule='code', init='code'))
 
 # %% ../nbs/05_losses.ipynb #93f12e67
 def amoc_loss(l_ccc: torch.Tensor, l_star: torch.Tensor, lam: float = 0.5) -> torch.Tensor:

@@ -32,8 +32,8 @@ from .procgroup import (DistributedAMOC, env_world, init_distributed, main_opens
 
 # %% auto #0
 __all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'backward_step', 'enqueue', 'lr_at', 'code_lr', 'eps_at', 'build',
-           'input_norm', 'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method', 'Precision',
-           'load_train', 'restore_run', 'train_step', 'train', 'pretrain']
+           'authors_init', 'input_norm', 'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method',
+           'Precision', 'load_train', 'restore_run', 'train_step', 'train', 'pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
 class AMOC(nn.Module):
@@ -144,11 +144,19 @@ def eps_at(step: int, steps_per_epoch: int, cfg: PretrainConfig) -> tuple[float,
 # %% ../nbs/06_pretrain.ipynb #586f4250
 def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.Module | HostViews]:
     "The model (with banks), optimiser and view augmentation for `cfg` (kornia, or per-image torchvision if views='host')."
-    model = AMOC(make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset)), cfg.feat_dim, cfg.bank_size).to(device)
+    enc = make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset))
+    if cfg.init == 'code': authors_init(enc)                     # lesson 05's row 10
+    model = AMOC(enc, cfg.feat_dim, cfg.bank_size).to(device)
     opt = torch.optim.SGD(model.q.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     size = 32 if cfg.dataset == 'cifar10' else cfg.image_size
     aug = (HostViews if cfg.views == 'host' else MocoV2Augment)(size, crop_scale=cfg.crop_scale, flip=cfg.flip)
     return model, opt, aug
+
+def authors_init(net: nn.Module) -> nn.Module:
+    "The authors' initialisation (models/resnet.py): every convolution kaiming-normal with fan_out and the ReLU gain."
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d): nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
+    return net
 
 def input_norm(dataset: str) -> dict:
     "The encoder's input normalisation: CIFAR-10's channel statistics (the encoder's default), else 0.5 / 0.5."

@@ -246,3 +246,22 @@ def test_recipe_code_run_writes_the_authors_lr_per_epoch(tmp_path, capsys):
     assert run(pretrain_args(out, '--recipe', 'code', '--warmup-epochs', '2', epochs=4), capsys)[0] == 0
     rows = [json.loads(line) for line in (out / 'metrics.jsonl').read_text().splitlines()]
     assert [r['lr'] for r in rows] == pytest.approx(authors_lrs(4, 2, config_for('digits').lr), rel=1e-9)
+
+
+def test_recipe_code_initialises_every_convolution_as_the_authors():
+    "--init code (set by --recipe code): kaiming-normal fan_out on every convolution, the 3x3 stem included."
+    import math
+    from amoc_nb.configs import config_for
+    from amoc_nb.pretrain import build
+    stds = {}
+    for recipe in ('paper', 'code'):
+        torch.manual_seed(0)
+        model, _, _ = build(config_for('cifar10', recipe=recipe), 'cpu')
+        stds[recipe] = {n: float(m.weight.detach().std()) for n, m in model.encoder.named_modules()
+                        if isinstance(m, torch.nn.Conv2d)}
+    fan_out = lambda n: {'backbone.conv1': 64 * 9}.get(n)
+    assert stds['code']['backbone.conv1'] == pytest.approx(math.sqrt(2 / fan_out('backbone.conv1')), rel=0.1)   # 0.059
+    assert stds['paper']['backbone.conv1'] == pytest.approx(1 / math.sqrt(3 * 27), rel=0.1)                    # 0.11
+    # the other convolutions are kaiming fan_out under both (torchvision's init is that too)
+    others = [n for n in stds['code'] if n != 'backbone.conv1']
+    assert others and all(stds['code'][n] == pytest.approx(stds['paper'][n], rel=0.1) for n in others)
