@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 
-from .moco import info_nce   # eq. 3.1; part of this module's public API: amoc_nb.losses.info_nce
 
 # %% auto #0
 __all__ = ['VARIANTS', 'EXTRA_VARIANTS', 'ALL_VARIANTS', 'ENQUEUE_ORDERS', 'ATTACK_ANCHORS', 'STEP_SWITCHES', 'LR_SCHEDULES',
