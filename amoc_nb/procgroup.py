@@ -105,8 +105,10 @@ def running_stats(net: nn.Module) -> list[torch.Tensor]:
 @torch.no_grad()
 def average_bn_buffers(net: nn.Module) -> None:
     "Average the running statistics of the BN layers `net` just used over all ranks (one all_reduce)."
-    n, bufs = world_size(), running_stats(net)
-    if n == 1 or not bufs: return
+    n = world_size()
+    if n == 1: return                                              # nothing to average (and no work on the hot path)
+    bufs = running_stats(net)
+    if not bufs: return
     flat = torch.cat([b.flatten() for b in bufs])
     dist.all_reduce(flat)
     flat.div_(n)
