@@ -12,28 +12,30 @@ from typing import ClassVar
 import torch
 import torch.nn as nn
 
-from .data import DATASETS
+from .data import DATASETS, LAST_BATCHES, BLURS, JITTER_ORDERS, PAD_MODES
 from .models import ARCHS, BN_MODES
 from .losses import get_variant, check_lambda, ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS, LR_SCHEDULES, INITS
 from .runs import write_json
 
 # %% auto #0
-__all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY',
-           'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS',
-           'CIFAR10_PRESETS', 'SMALL_PRESETS', 'AMP_DTYPES', 'PretrainConfig', 'config_for', 'validate',
-           'LinearEvalConfig', 'linear_eval_config_for', 'validate_linear', 'check_common', 'FinetuneConfig',
-           'finetune_config_for', 'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
-           'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice',
-           'use_amp', 'speed_setup', 'to_device_batch']
+__all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'HEAD_INITS',
+           'TRADES_STARTS', 'LINEAR_RECIPES', 'FINETUNE_RECIPES', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS',
+           'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'AMP_DTYPES',
+           'PretrainConfig', 'config_for', 'validate', 'fill_recipe', 'LinearEvalConfig', 'linear_eval_config_for',
+           'inherit_recipe', 'validate_linear', 'check_common', 'FinetuneConfig', 'finetune_config_for',
+           'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'config_to_dict',
+           'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice', 'use_amp', 'speed_setup',
+           'to_device_batch']
 
 # %% ../nbs/41_configs.ipynb #e5a7bdeb
 AMP_MODES = ('auto', 'bf16', 'fp16', 'off')   # the training step's precision: 'auto' picks one for the device (`amp_choice`)
 
 @dataclass
 class PretrainConfig:
-    "AMOC pre-training settings; defaults are the authors' CIFAR-10 values (github.com/MTandHJ/amoc)."
+    """AMOC pre-training settings; defaults are the paper's CIFAR-10 values (the authors' github.com/MTandHJ/amoc, where
+    the paper is silent). A switch left at None takes its recipe's value: `--recipe code` runs as the authors' code."""
     dataset: str = 'cifar10'
-    variant: str = 'ACC'           # one of Table 1's seven, or CAA (what Table 6's "CCA" row ran)
+    variant: str | None = None     # one of Table 1's seven, or CAA (Table 6's "CCA" row). None: the recipe's (ACC; code: ACA)
     epochs: int = 200
     seed: int = 0
     arch: str = 'resnet18'
@@ -60,6 +62,9 @@ class PretrainConfig:
     attack_first: bool | None = None  # run the attack before the clean forward (authors' code). None: the recipe's
     lr_schedule: str | None = None    # 'paper': per-step warm-up, cosine to 0; 'code': the authors' per epoch. None: recipe's
     init: str | None = None           # 'code': every convolution kaiming fan_out, the stem too (lesson 05). None: recipe's
+    last_batch: str | None = None     # an epoch's last partial batch: 'drop' or 'keep' (authors' loader). None: recipe's
+    blur: str | None = None           # '3x3' kernel, or 'pil': PIL's GaussianBlur(radius) (authors', lesson 00). None: recipe's
+    jitter_order: str | None = None   # colour-jitter step order per 'batch' (kornia) or 'image' (torchvision). None: recipe's
     crop_scale: tuple = (0.2, 1.0)
     flip: bool = True
     data_root: str = 'data'
@@ -75,14 +80,19 @@ class PretrainConfig:
     bn_groups: int = 2             # --shuffle-bn on in one process: the number of BN groups it emulates (lesson 14)
     CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
                                    attack_anchor=ATTACK_ANCHORS, shuffle_bn=('auto', 'on', 'off'),
-                                   lr_schedule=LR_SCHEDULES, init=INITS)
+                                   lr_schedule=LR_SCHEDULES, init=INITS, last_batch=LAST_BATCHES, blur=BLURS,
+                                   jitter_order=JITTER_ORDERS)
     HELP: ClassVar[dict] = dict(
-        recipe="the step as the paper writes it, or as the authors' code runs it (sets the next three; lesson 05)",
+        recipe="the run as the paper writes it, or as the authors' code runs it (sets --variant and the switches below; lesson 05)",
+        variant="one of Table 1's seven, or CAA; default: the recipe's (ACC, or ACA under --recipe code, as the authors' default)",
         enqueue_order="'code': enqueue the keys before the negatives are read",
         attack_anchor="a view the attack does not move: 'train' its clean feature, 'eval' f(x + r) in eval mode",
         attack_first='run the attack before the clean forward (needs --attack-anchor eval)',
         lr_schedule="'paper': linear warm-up per step, then cosine to 0; 'code': the authors' per-epoch schedule (lesson 05)",
         init="'code': the authors' init, every convolution kaiming-normal fan_out, the 3x3 stem included (lesson 05)",
+        last_batch="an epoch's last partial batch: 'drop' it, or 'keep' it as the authors' loader does (lesson 00)",
+        blur="'3x3': a 3x3 Gaussian kernel; 'pil': PIL's GaussianBlur(radius=sigma), the authors' (lesson 00)",
+        jitter_order="the colour jitter's step order, drawn per 'batch' (kornia) or per 'image' (torchvision, the authors')",
         shuffle_bn="MoCo's shuffled BN for the key network: 'auto' (on with N > 1 processes), 'on' or 'off'",
         bn_groups='--shuffle-bn on in one process: the BN groups it emulates')
 
@@ -105,9 +115,9 @@ def config_for(dataset: str = 'cifar10', **overrides) -> PretrainConfig:
 def validate(cfg: PretrainConfig) -> PretrainConfig:
     "Check every field; raise ValueError naming the flag at fault."
     if cfg.dataset not in DATASETS: raise ValueError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASETS)}")
+    if cfg.recipe not in RECIPES: raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {cfg.recipe!r}")
     get_variant(cfg.variant)
     if cfg.arch not in ARCHS: raise ValueError(f"unknown --arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
-    if cfg.recipe not in RECIPES: raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {cfg.recipe!r}")
     if cfg.attack_first and cfg.attack_anchor == 'train':
         raise ValueError("--attack-first needs --attack-anchor eval: the 'train' anchor is the clean feature of the "
                          "training forward, which runs after an attack that comes first")
@@ -134,6 +144,17 @@ def validate(cfg: PretrainConfig) -> PretrainConfig:
 LINEAR_MODES = ('stdev', 'robev')
 BN_CHOICES = ('auto',) + BN_MODES
 WEIGHT_DECAY = dict(stdev=2e-4, robev=5e-4)
+HEAD_INITS = ('default', 'zero')        # fine-tuning's linear layer: PyTorch's default init, or zeros (the authors')
+TRADES_STARTS = ('gaussian', 'uniform') # TRADES' inner PGD starts at x + 0.001 N(0,1) (TRADES), or uniform in the ball
+# what --recipe sets for the supervised stages (lesson 05's table, rows 15-19); 'paper' keeps this course's choices
+LINEAR_RECIPES = dict(paper=dict(pad_mode='zeros', last_batch='drop'), code=dict(pad_mode='reflect', last_batch='keep'))
+FINETUNE_RECIPES = dict(paper=dict(LINEAR_RECIPES['paper'], bn='adv', head_init='default', trades_start='gaussian'),
+                        code=dict(LINEAR_RECIPES['code'], bn='auto', head_init='zero', trades_start='uniform'))
+
+def fill_recipe(cfg, recipes: dict) -> None:
+    "Give every switch left at None its recipe's value (an unknown recipe is left for validation to name)."
+    for k, v in recipes.get(cfg.recipe, {}).items():
+        if getattr(cfg, k) is None: setattr(cfg, k, v)
 
 @dataclass
 class LinearEvalConfig:
@@ -157,16 +178,24 @@ class LinearEvalConfig:
     eval_batch_size: int = 512
     padding: int = 4               # random-crop padding
     flip: bool = True              # random horizontal flip
+    recipe: str = 'paper'          # 'code': the authors' linear_std.py / linear_adv.py (sets the two below; lesson 05)
+    pad_mode: str | None = None    # the crop's border: 'zeros', or 'reflect' (authors). None: the recipe's
+    last_batch: str | None = None  # an epoch's last partial batch: 'drop', or 'keep' (authors). None: the recipe's
     image_size: int = 32           # digits / synthetic only (CIFAR-10 is 32)
     seed: int = 0
     data_root: str = 'data'
     download: bool = False
     device: str = 'auto'
-    CHOICES: ClassVar[dict] = dict(mode=LINEAR_MODES, bn=BN_CHOICES)
+    CHOICES: ClassVar[dict] = dict(mode=LINEAR_MODES, bn=BN_CHOICES, recipe=tuple(LINEAR_RECIPES), pad_mode=PAD_MODES,
+                                   last_batch=LAST_BATCHES)
     HELP: ClassVar[dict] = dict(encoder='pre-training run directory (amoc-nb pretrain --out)',
                                 dataset="omitted: the pre-training run's dataset",
                                 mode='stdev: clean training of the head; robev: PGD-10 training of the head',
-                                bn="encoder BN branch; auto = adv, or clean for CCC/CAC/CCA/CAA")
+                                bn="encoder BN branch; auto = adv, or clean for CCC/CAC/CCA/CAA",
+                                recipe="'paper' or 'code' (the authors' scripts); omitted: the pre-training run's",
+                                pad_mode="the random crop's border: 'zeros' or 'reflect' (the authors')",
+                                last_batch="an epoch's last partial batch: 'drop' or 'keep' (the authors')")
+    def __post_init__(self): fill_recipe(self, LINEAR_RECIPES)
 
 SMALL_LINEAR_DEFAULTS = dict(epochs=15, milestones=(9, 12), eps=0.1, padding=1, flip=False, image_size=16)
 SMALL_MODE_DEFAULTS = dict(stdev=dict(lr=1.0), robev=dict(lr=0.3, attack_steps=5, epochs=10, milestones=(6, 8)))  # measured
@@ -178,12 +207,16 @@ def linear_eval_config_for(dataset: str | None = None, **overrides) -> LinearEva
     mode = overrides.get('mode', 'stdev')
     base = {} if dataset == 'cifar10' else {**SMALL_LINEAR_DEFAULTS, **SMALL_MODE_DEFAULTS.get(mode, {})}
     if dataset != 'cifar10' and 'image_size' in pre: base['image_size'] = pre['image_size']
-    cfg = {**base, 'dataset': dataset, **overrides}
+    cfg = {**base, 'dataset': dataset, **inherit_recipe(pre, LINEAR_RECIPES), **overrides}
     if dataset != 'cifar10':                             # steps scale with the budget
         eps = cfg.get('eps', 0.1)
         cfg.setdefault('alpha', eps / 4); cfg.setdefault('eval_alpha', eps / 4)
     if cfg.get('weight_decay') is None: cfg['weight_decay'] = WEIGHT_DECAY.get(cfg.get('mode', 'stdev'))
     return LinearEvalConfig(**cfg)
+
+def inherit_recipe(pre: dict, recipes: dict) -> dict:
+    "The pre-training run's --recipe, for a stage that was given none (a run made with --recipe code is read as one)."
+    return {'recipe': pre['recipe']} if pre.get('recipe') in recipes else {}
 
 def _pretrain_config(path) -> dict:
     "The config of the pre-training run at `path` (a run directory or checkpoint file), or {} if there is none."
@@ -215,6 +248,9 @@ def check_common(cfg) -> None:
         if getattr(cfg, f) < 0: raise ValueError(f"--{f.replace('_', '-')} must be >= 0, got {getattr(cfg, f)}")
     for f in ('attack_steps', 'eval_steps', 'n_test', 'padding'):
         if getattr(cfg, f) < 0: raise ValueError(f"--{f.replace('_', '-')} must be >= 0, got {getattr(cfg, f)}")
+    for f, ok in getattr(cfg, 'CHOICES', {}).items():
+        if getattr(cfg, f) not in ok:
+            raise ValueError(f"--{f.replace('_', '-')} must be one of {', '.join(map(str, ok))}, got {getattr(cfg, f)!r}")
 
 # %% ../nbs/41_configs.ipynb #324b3577
 FINETUNE_LOSSES = ('ce', 'trades')
@@ -225,7 +261,8 @@ class FinetuneConfig:
     encoder: str = ''              # pre-training run directory; '' = random initialisation (supervised AdvTraining)
     dataset: str = 'cifar10'
     loss: str = 'ce'               # 'ce': PGD adversarial training (eq. 3.6); 'trades': TRADES (authors' later recipe)
-    bn: str = 'adv'                # encoder BN branch: 'adv' (paper), 'clean', or 'auto' (lesson 07's rule)
+    bn: str | None = None          # encoder BN branch: 'adv', 'clean' or 'auto' (lesson 07's rule). None: the recipe's
+                                   # ('adv', the paper's eq. 3.6; 'auto' under --recipe code, the authors' README)
     arch: str = 'resnet18'         # random initialisation only (a pre-trained encoder brings its own)
     width: int = 32                # small_cnn, random initialisation only
     epochs: int = 40
@@ -245,16 +282,29 @@ class FinetuneConfig:
     eval_batch_size: int = 512
     padding: int = 4
     flip: bool = True
+    recipe: str = 'paper'          # 'code': the authors' linear_adv.py --finetune / linear_trades.py (sets the five below)
+    pad_mode: str | None = None    # the crop's border: 'zeros', or 'reflect' (authors). None: the recipe's
+    last_batch: str | None = None  # an epoch's last partial batch: 'drop', or 'keep' (authors). None: the recipe's
+    head_init: str | None = None   # the linear layer: 'default' (PyTorch's), or 'zero' (authors). None: the recipe's
+    trades_start: str | None = None  # TRADES' PGD start: 'gaussian' (TRADES), 'uniform' in the ball (authors). None: recipe's
     image_size: int = 32           # digits / synthetic only
     seed: int = 0
     data_root: str = 'data'
     download: bool = False
     device: str = 'auto'
-    CHOICES: ClassVar[dict] = dict(loss=FINETUNE_LOSSES, bn=BN_CHOICES)
+    CHOICES: ClassVar[dict] = dict(loss=FINETUNE_LOSSES, bn=BN_CHOICES, recipe=tuple(FINETUNE_RECIPES), pad_mode=PAD_MODES,
+                                   last_batch=LAST_BATCHES, head_init=HEAD_INITS, trades_start=TRADES_STARTS)
     HELP: ClassVar[dict] = dict(encoder="pre-training run directory; omit for random initialisation",
                                 dataset="omitted: the pre-training run's dataset (cifar10 without --encoder)",
                                 loss='ce: PGD-10 adversarial training (paper); trades: TRADES (beta)',
-                                val_size='training images held out to pick the best epoch (never the test set)')
+                                val_size='training images held out to pick the best epoch (never the test set)',
+                                recipe="'paper' or 'code' (the authors' scripts); omitted: the pre-training run's",
+                                bn="encoder BN branch; default: the recipe's ('adv'; 'auto' under --recipe code)",
+                                pad_mode="the random crop's border: 'zeros' or 'reflect' (the authors')",
+                                last_batch="an epoch's last partial batch: 'drop' or 'keep' (the authors')",
+                                head_init="the linear layer's init: 'default' or 'zero' (the authors')",
+                                trades_start="TRADES' inner PGD start: 'gaussian' (TRADES) or 'uniform' (the authors')")
+    def __post_init__(self): fill_recipe(self, FINETUNE_RECIPES)
 
 SMALL_FINETUNE_DEFAULTS = dict(arch='small_cnn', epochs=15, milestones=(10, 13), eps=0.1, padding=1, flip=False,
                                image_size=16)
@@ -265,7 +315,7 @@ def finetune_config_for(dataset: str | None = None, **overrides) -> FinetuneConf
     if dataset is None: dataset = pre.get('dataset') if pre.get('dataset') in DATASETS else 'cifar10'
     base = {} if dataset == 'cifar10' else dict(SMALL_FINETUNE_DEFAULTS)
     if dataset != 'cifar10' and 'image_size' in pre: base['image_size'] = pre['image_size']
-    cfg = {**base, 'dataset': dataset, **overrides}
+    cfg = {**base, 'dataset': dataset, **inherit_recipe(pre, FINETUNE_RECIPES), **overrides}
     if dataset != 'cifar10':
         eps = cfg.get('eps', 0.1)
         cfg.setdefault('alpha', eps / 4); cfg.setdefault('eval_alpha', eps / 4)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #e2391334
 from __future__ import annotations
-import os, pickle, tarfile
+import itertools, math, os, pickle, tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +14,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision.transforms as T
 import kornia.augmentation as K
-from PIL import Image
+from PIL import Image, ImageFilter
 
 # %% auto #0
-__all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'DATASETS', 'IN_TEST', 'ImageSet', 'to_float', 'to_uint8', 'digits',
-           'synthetic', 'DatasetMissing', 'cifar10', 'write_cifar10_fixture', 'load_dataset', 'moco_v2_transform',
-           'TwoViews', 'HostViews', 'MocoV2Augment', 'two_views', 'crop_flip', 'batch_indices']
+__all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR10_CLASSES', 'DATASETS', 'IN_TEST', 'BLURS', 'JITTER_ORDERS', 'PAD_MODES',
+           'LAST_BATCHES', 'ImageSet', 'to_float', 'to_uint8', 'digits', 'synthetic', 'DatasetMissing', 'cifar10',
+           'write_cifar10_fixture', 'load_dataset', 'PILBlur', 'moco_v2_transform', 'TwoViews', 'HostViews',
+           'pil_box_radius', 'pil_gaussian_blur', 'RandomPILBlur', 'ImageOrderJitter', 'MocoV2Augment', 'two_views',
+           'crop_flip', 'batch_indices']
 
 # %% ../nbs/00_data.ipynb #6260d540
 CIFAR10_MEAN = (0.4914, 0.4824, 0.4467)   # the authors' values (github.com/MTandHJ/amoc, src/config.py)
@@ -136,13 +138,24 @@ def load_dataset(name: str, root: str | os.PathLike = 'data', download: bool = F
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 # %% ../nbs/00_data.ipynb #6e66d8ba
-def moco_v2_transform(size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True) -> T.Compose:
-    "MoCo v2 augmentation for one PIL image or (C,H,W) tensor (the per-image reference path)."
+BLURS = ('3x3', 'pil')          # '3x3': a 3x3 Gaussian kernel; 'pil': PIL's GaussianBlur(radius=sigma), the authors' (and MoCo v2's)
+JITTER_ORDERS = ('batch', 'image')   # the order of the four colour-jitter steps: one per batch (kornia), one per image (torchvision)
+
+class PILBlur:
+    "PIL's `ImageFilter.GaussianBlur(radius=sigma)` with sigma ~ U(sigma) per image: the authors' `_GaussBlur` (src/config.py)."
+    def __init__(self, sigma=(0.1, 2.0)): self.sigma = sigma
+    def __call__(self, img: Image.Image) -> Image.Image:
+        lo, hi = self.sigma
+        return img.filter(ImageFilter.GaussianBlur(radius=lo + (hi - lo) * torch.rand(()).item()))
+
+def moco_v2_transform(size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True, blur: str | None = '3x3') -> T.Compose:
+    "MoCo v2 augmentation for one PIL image (`blur='pil'` needs one) or (C,H,W) tensor (the per-image reference path)."
+    blurs = {'3x3': T.GaussianBlur(3, sigma=(0.1, 2.0)), 'pil': PILBlur((0.1, 2.0))}
     return T.Compose([
         T.RandomResizedCrop(size, scale=crop_scale, antialias=True),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
         T.RandomGrayscale(p=0.2),
-        T.RandomApply([T.GaussianBlur(3, sigma=(0.1, 2.0))], p=0.5),
+        T.RandomApply([blurs[blur]], p=0.5) if blur else nn.Identity(),
         T.RandomHorizontalFlip() if flip else nn.Identity(),
     ])
 
@@ -153,8 +166,8 @@ class TwoViews:
 
 class HostViews:
     "The plain way to make a batch's views: every uint8 image becomes a PIL image and gets two torchvision views, on the host."
-    def __init__(self, size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True):
-        self.views = TwoViews(T.Compose([moco_v2_transform(size, crop_scale, flip), T.ToTensor()]))
+    def __init__(self, size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True, blur: str | None = '3x3'):
+        self.views = TwoViews(T.Compose([moco_v2_transform(size, crop_scale, flip, blur), T.ToTensor()]))
     def pil_pair(self, img: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         "Two views of one (H, W, C) uint8 image, float (C, H, W) in [0, 1]."
         return self.views(Image.fromarray(img))
@@ -164,15 +177,64 @@ class HostViews:
         return tuple(torch.stack(v) for v in zip(*pairs))
 
 # %% ../nbs/00_data.ipynb #6d65bc57
+def pil_box_radius(sigma: torch.Tensor, passes: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pillow's box radius l + a for a Gaussian of std `sigma` made of `passes` box blurs (Gwosdek et al. 2011, as
+    Pillow's `_gaussian_blur_radius` computes it): integer part l, fractional edge weight a."""
+    s2 = sigma ** 2 / passes
+    l = torch.floor((torch.sqrt(12 * s2 + 1) - 1) / 2)
+    return l, (2 * l + 1) * (l * (l + 1) - 3 * s2) / (6 * (s2 - (l + 1) ** 2))
+
+def pil_gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, passes: int = 3) -> torch.Tensor:
+    """PIL's `GaussianBlur(radius=sigma)` on a float (B, C, H, W) batch, one sigma per image: `passes` box blurs of
+    radius l + a along each axis (weights 1 inside, a at both ends), edges extended, as Pillow's BoxBlur.c does
+    (without its rounding to uint8 after each pass)."""
+    B, C, H, W = x.shape
+    l, a = pil_box_radius(sigma.to(x), passes)
+    r = int(l.max()) + 1
+    t = torch.arange(-r, r + 1, device=x.device, dtype=x.dtype).abs()[None]
+    w = (t <= l[:, None]).to(x) + a[:, None] * (t == l[:, None] + 1)
+    k = (w / (2 * l + 1 + 2 * a)[:, None]).repeat_interleave(C, 0)[:, None, None]     # (B*C, 1, 1, 2r+1)
+    y = x.reshape(1, B * C, H, W)
+    for kernel, pad in ((k, (r, r, 0, 0)), (k.transpose(2, 3), (0, 0, r, r))):          # rows, then columns
+        for _ in range(passes): y = F.conv2d(F.pad(y, pad, mode='replicate'), kernel, groups=B * C)
+    return y.reshape(B, C, H, W)
+
+class RandomPILBlur(nn.Module):
+    "With probability p per image, `pil_gaussian_blur` with sigma ~ U(sigma): the batched form of `PILBlur`."
+    def __init__(self, sigma=(0.1, 2.0), p: float = 0.5):
+        super().__init__()
+        self.sigma, self.p = sigma, p
+    def forward(self, x):
+        s = torch.empty(len(x), device=x.device).uniform_(*self.sigma)
+        on = torch.rand(len(x), device=x.device) < self.p
+        return torch.where(on[:, None, None, None], pil_gaussian_blur(x, s), x)
+
+class ImageOrderJitter(nn.Module):
+    """kornia's ColorJitter (torchvision's four formulas) with the order of the four steps drawn per image, as
+    torchvision's ColorJitter does; kornia alone draws one order per batch."""
+    def __init__(self, b: float, c: float, s: float, h: float, p: float = 0.8):
+        super().__init__()
+        self.jitters = nn.ModuleList(K.ColorJitter(b, c, s, h, p=p, order=list(o)) for o in itertools.permutations(range(4)))
+    def forward(self, x):
+        pick = torch.randint(len(self.jitters), (len(x),), device=x.device)
+        out = x.clone()
+        for j in pick.unique().tolist():
+            m = pick == j
+            out[m] = self.jitters[j](x[m])
+        return out
+
 class MocoV2Augment(nn.Module):
-    "Batched MoCo v2 augmentation with per-sample random parameters; input and output float in [0,1], any device."
-    def __init__(self, size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True, jitter: float = 0.4, blur: bool = True):
+    """Batched MoCo v2 augmentation with per-sample random parameters; input and output float in [0,1], any device.
+    `blur`: '3x3', 'pil' (PIL's radius blur, `pil_gaussian_blur`) or None; `jitter_order`: 'batch' or 'image'."""
+    def __init__(self, size: int = 32, crop_scale=(0.2, 1.0), flip: bool = True, jitter: float = 0.4,
+                 blur: str | None = '3x3', jitter_order: str = 'batch'):
         super().__init__()
         self.size, self.crop_scale = size, tuple(crop_scale)
         ops = [K.RandomResizedCrop((size, size), scale=tuple(crop_scale)),
-               K.ColorJitter(jitter, jitter, jitter, 0.1, p=0.8),
+               (ImageOrderJitter if jitter_order == 'image' else K.ColorJitter)(jitter, jitter, jitter, 0.1, p=0.8),
                K.RandomGrayscale(p=0.2)]
-        if blur: ops.append(K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5))
+        if blur == '3x3': ops.append(K.RandomGaussianBlur((3, 3), (0.1, 2.0), p=0.5))
+        if blur == 'pil': ops.append(RandomPILBlur((0.1, 2.0), p=0.5))
         if flip: ops.append(K.RandomHorizontalFlip())
         self.ops = nn.Sequential(*ops)
     def forward(self, x): return self.ops(to_float(x)).clamp_(0, 1)
@@ -182,14 +244,23 @@ def two_views(aug: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return aug(x), aug(x)
 
 # %% ../nbs/00_data.ipynb #3659e6ef
-def crop_flip(size: int = 32, padding: int = 4) -> nn.Module:
-    "Batched pad-and-random-crop plus horizontal flip (per sample) for supervised training."
-    return nn.Sequential(K.RandomCrop((size, size), padding=padding), K.RandomHorizontalFlip())
+PAD_MODES = ('zeros', 'reflect')   # how the crop's border is filled: zeros (ours), or reflected (the authors', T.Pad)
+
+def crop_flip(size: int = 32, padding: int = 4, pad_mode: str = 'zeros') -> nn.Module:
+    "Batched pad-and-random-crop plus horizontal flip (per sample) for supervised training; `pad_mode` fills the border."
+    mode = dict(zeros='constant', reflect='reflect')[pad_mode]
+    return nn.Sequential(K.RandomCrop((size, size), padding=padding, padding_mode=mode), K.RandomHorizontalFlip())
 
 # %% ../nbs/00_data.ipynb #5ba4e405
+LAST_BATCHES = ('drop', 'keep')   # an epoch's last partial batch: left out (ours), or trained on (the authors' loader)
+
 def batch_indices(n: int, batch_size: int, generator: torch.Generator | None = None, shuffle: bool = True,
-                  drop_last: bool = True) -> list[torch.Tensor]:
-    "Index tensors of one epoch's batches."
+                  drop_last: bool = True, multiple: int = 1) -> list[torch.Tensor]:
+    """Index tensors of one epoch's batches. With `drop_last=False` the last partial batch is kept, cut to a multiple
+    of `multiple` (the processes, or BN groups, it must split into evenly), and left out if that leaves fewer than two
+    images per part (BatchNorm in training mode needs two)."""
     idx = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    stop = n - n % batch_size if drop_last else n
-    return [idx[i:i + batch_size] for i in range(0, stop, batch_size)]
+    r = n % batch_size
+    keep = 0 if drop_last or r - r % multiple < 2 * multiple else r - r % multiple
+    stop = n - r + keep
+    return [idx[i:min(i + batch_size, stop)] for i in range(0, stop, batch_size)]

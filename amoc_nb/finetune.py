@@ -22,12 +22,13 @@ __all__ = ['trades_loss', 'adversarial_loss', 'split_train', 'adversarial_train'
 
 # %% ../nbs/08_finetune.ipynb #fcc8ee18
 def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255, alpha: float = 2 / 255,
-                steps: int = 10, beta: float = 6.0, return_logits: bool = False):
-    "TRADES: CE(h(x), y) + beta * KL(p(x) || p(x')), x' from `steps` of KL-maximising l_inf PGD (eval mode)."
+                steps: int = 10, beta: float = 6.0, return_logits: bool = False, start: str = 'gaussian'):
+    """TRADES: CE(h(x), y) + beta * KL(p(x) || p(x')), x' from `steps` of KL-maximising l_inf PGD (eval mode), started
+    at x + 0.001 N(0, 1) (`start='gaussian'`, TRADES' code) or uniformly in the eps-ball ('uniform', the authors')."""
     x = x.detach()
     with attack_mode(model):
         with torch.no_grad(): p_nat = F.softmax(model(x), dim=1)
-        x_adv = x + 0.001 * torch.randn_like(x)
+        x_adv = x + (0.001 * torch.randn_like(x) if start == 'gaussian' else torch.empty_like(x).uniform_(-eps, eps))
         for _ in range(steps):
             x_adv.requires_grad_(True)
             kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), p_nat, reduction='sum')
@@ -40,10 +41,11 @@ def trades_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float =
     return (loss, logits) if return_logits else loss
 
 # %% ../nbs/08_finetune.ipynb #94e6f7ae
-def adversarial_loss(loss: str, eps: float, alpha: float, steps: int, beta: float = 6.0) -> LossFn:
+def adversarial_loss(loss: str, eps: float, alpha: float, steps: int, beta: float = 6.0,
+                     trades_start: str = 'gaussian') -> LossFn:
     "The per-batch objective (loss, logits): 'ce' = CE at the PGD example (eq. 3.6), 'trades' = TRADES."
     if loss == 'ce': return pgd_ce(eps, alpha, steps)
-    if loss == 'trades': return lambda clf, x, y: trades_loss(clf, x, y, eps, alpha, steps, beta, return_logits=True)
+    if loss == 'trades': return lambda clf, x, y: trades_loss(clf, x, y, eps, alpha, steps, beta, True, trades_start)
     raise ValueError(f"--loss must be one of {', '.join(FINETUNE_LOSSES)}, got {loss!r}")
 
 def split_train(train: ImageSet, val_size: int, seed: int = 0) -> tuple[ImageSet, ImageSet | None]:
@@ -61,7 +63,8 @@ def adversarial_train(clf: nn.Module, train: ImageSet, cfg, out, resume: bool = 
     `cfg` needs: loss, eps, alpha, attack_steps, beta, val_size, epochs, batch_size, lr, sgd_momentum, milestones,
     weight_decay, padding, flip, seed, device. Returns (clf with the last - or best-on-validation - weights, info)."""
     train, val = split_train(train, cfg.val_size, cfg.seed)
-    loss_fn = adversarial_loss(cfg.loss, cfg.eps, cfg.alpha, cfg.attack_steps, cfg.beta)
+    loss_fn = adversarial_loss(cfg.loss, cfg.eps, cfg.alpha, cfg.attack_steps, cfg.beta,
+                               getattr(cfg, 'trades_start', None) or 'gaussian')
     clf, info = fit_classifier(clf, train, cfg, out, loss_fn, clf.parameters(), kind, resume=resume, train_mode=True,
                                val=val, select='pgd', progress=progress, desc=desc)
     return clf, {**info, 'val_size': cfg.val_size, 'selection': 'val-pgd' if val is not None else 'last-epoch'}
@@ -76,4 +79,6 @@ def initial_classifier(cfg: FinetuneConfig, n_classes: int) -> tuple[Classifier,
         info = dict(kind='random-init', variant=None, dataset=None, image_size=None, epochs=0)
         enc = make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset))
     bn = resolve_bn(cfg.bn, info['variant'])
-    return Classifier(enc, n_classes, bn=bn), {**info, 'bn': bn}
+    clf = Classifier(enc, n_classes, bn=bn)
+    if cfg.head_init == 'zero': nn.init.zeros_(clf.fc.weight); nn.init.zeros_(clf.fc.bias)   # the authors' head
+    return clf, {**info, 'bn': bn}

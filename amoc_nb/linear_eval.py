@@ -63,9 +63,9 @@ def multistep_lr(epoch: int, lr: float, milestones, gamma: float = 0.1) -> float
     "The learning rate in `epoch` (0-based): `lr` times `gamma` for each milestone already reached."
     return lr * gamma ** sum(epoch >= m for m in milestones)
 
-def augmenter(size: int, padding: int, flip: bool) -> nn.Module:
+def augmenter(size: int, padding: int, flip: bool, pad_mode: str = 'zeros') -> nn.Module:
     "Pad-`padding` random crop to `size` (and a random horizontal flip if `flip`): the c in eq. 3.5 and 3.6."
-    aug = crop_flip(size, padding)
+    aug = crop_flip(size, padding, pad_mode)
     return aug if flip else aug[0]
 
 # %% ../nbs/07_linear_eval.ipynb #2e05ad7a
@@ -79,17 +79,19 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
                    progress: bool = True, desc: str = 'train') -> tuple[nn.Module, dict]:
     """Train `clf` on `train` with `loss_fn`, optimising `params`; write config.json, metrics.jsonl and checkpoint.pt
     (kind `kind`) in `out`. `cfg` needs: epochs, batch_size, lr, sgd_momentum, milestones, weight_decay, padding, flip,
-    seed, device (and eps, alpha, attack_steps if `val` is given). Returns (clf with the final or the best-on-`val`
+    seed, device (and eps, alpha, attack_steps if `val` is given); pad_mode and last_batch if it has them. Returns (clf with the final or the best-on-`val`
     weights, info)."""
     out, device = Path(out), resolve_device(cfg.device)
     ck, history = open_run(cfg, out, resume, kind)            # refuses to overwrite a run; checks a resumed config
     clf.to(device)
     params = list(params)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
-    aug = augmenter(train.image_size, cfg.padding, cfg.flip)
+    aug = augmenter(train.image_size, cfg.padding, cfg.flip, getattr(cfg, 'pad_mode', None) or 'zeros')
     x_train, y_train = train.x.to(device), train.y.to(device)
-    n_steps = len(x_train) // cfg.batch_size
-    if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
+    keep = getattr(cfg, 'last_batch', None) == 'keep'            # the authors' loaders train on the partial batch
+    epoch_batches = lambda gen: batch_indices(len(x_train), cfg.batch_size, gen, shuffle=gen is not None, drop_last=not keep)
+    n_steps, n_seen = len(epoch_batches(None)), sum(map(len, epoch_batches(None)))
+    if len(x_train) < cfg.batch_size: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     torch.manual_seed(cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
     start = restore(ck, clf, opt, data_gen)                   # 0, or the epoch a resumed run reached (lesson 42)
@@ -102,7 +104,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
         clf.train(train_mode)
         t0, loss_sum, correct = time.time(), torch.zeros((), device=device), torch.zeros((), device=device)
         finite = FiniteWatch(device)
-        for i, idx in enumerate(tqdm(batch_indices(len(x_train), cfg.batch_size, data_gen),
+        for i, idx in enumerate(tqdm(epoch_batches(data_gen),
                                      desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not progress, leave=False)):
             idx = idx.to(device)
             x, y = aug(to_float(x_train[idx])), y_train[idx]
@@ -113,7 +115,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             finite.update(loss, epoch * n_steps + i)
             loss_sum += loss.detach(); correct += (logits.detach().argmax(1) == y).sum()
         finite.check(lambda s: diverged_message(s, epoch + 1, lr, cfg.eps, epoch, fix='a lower --lr'))
-        row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / (n_steps * cfg.batch_size),
+        row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / n_seen,
                    lr=lr, seconds=time.time() - t0)
         if val is not None:
             row['val_clean'] = accuracy(clf, val.x, val.y)             # lesson 04's evaluation function

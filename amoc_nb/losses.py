@@ -60,8 +60,9 @@ STEP_SWITCHES = ('enqueue_order', 'attack_anchor', 'attack_first')   # what a re
 LR_SCHEDULES = ('paper', 'code')     # per-step warm-up and cosine to 0, or the authors' per-epoch WarmupLP + cosine
 INITS = ('paper', 'code')            # torchvision's ResNet init with our 3x3 stem at PyTorch's default, or all kaiming
 RECIPES = dict(paper=dict(enqueue_order='paper', attack_anchor='train', attack_first=False, lr_schedule='paper',
-                          init='paper'),
-               code=dict(enqueue_order='code', attack_anchor='eval', attack_first=True, lr_schedule='code', init='code'))
+                          init='paper', last_batch='drop', blur='3x3', jitter_order='batch', variant='ACC'),
+               code=dict(enqueue_order='code', attack_anchor='eval', attack_first=True, lr_schedule='code', init='code',
+                         last_batch='keep', blur='pil', jitter_order='image', variant='ACA'))
 
 # %% ../nbs/05_losses.ipynb #93f12e67
 def amoc_loss(l_ccc: torch.Tensor, l_star: torch.Tensor, lam: float = 0.5) -> torch.Tensor:

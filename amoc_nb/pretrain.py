@@ -33,7 +33,7 @@ from .procgroup import (DistributedAMOC, env_world, init_distributed, main_opens
 # %% auto #0
 __all__ = ['AMOC_METHOD', 'AMOC', 'StepSettings', 'amoc_step', 'backward_step', 'enqueue', 'lr_at', 'code_lr', 'eps_at', 'build',
            'authors_init', 'input_norm', 'step_settings', 'make_views', 'unchanged', 'bank_metrics', 'Method',
-           'Precision', 'load_train', 'restore_run', 'train_step', 'train', 'pretrain']
+           'Precision', 'load_train', 'restore_run', 'train_step', 'batch_multiple', 'train', 'pretrain']
 
 # %% ../nbs/06_pretrain.ipynb #cea5bf9e
 class AMOC(nn.Module):
@@ -149,7 +149,8 @@ def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.
     model = AMOC(enc, cfg.feat_dim, cfg.bank_size).to(device)
     opt = torch.optim.SGD(model.q.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     size = 32 if cfg.dataset == 'cifar10' else cfg.image_size
-    aug = (HostViews if cfg.views == 'host' else MocoV2Augment)(size, crop_scale=cfg.crop_scale, flip=cfg.flip)
+    aug = (HostViews(size, cfg.crop_scale, cfg.flip, cfg.blur) if cfg.views == 'host' else    # torchvision: order per image
+           MocoV2Augment(size, cfg.crop_scale, cfg.flip, blur=cfg.blur, jitter_order=cfg.jitter_order))
     return model, opt, aug
 
 def authors_init(net: nn.Module) -> nn.Module:
@@ -239,6 +240,10 @@ def train_step(method: Method, view, opt, make_views, x_train: torch.Tensor, idx
                       else (*make_views(x_train[idx]), None))       # views (and PGD starts) of this rank, lesson 44
     return method.step(view, x1, x2, opt, cfg, *eps_at(step, n_steps, cfg), prec, starts), x1, x2
 
+def batch_multiple(cfg, n: int) -> int:
+    "What a kept last batch must split into evenly: the N processes, or the emulated BN groups of --shuffle-bn on."
+    return n if n > 1 or getattr(cfg, 'shuffle_bn', 'off') != 'on' else cfg.bn_groups
+
 def train(method: Method, cfg, out, resume: bool = False, progress: bool = True, on_epoch: Callable | None = None) -> Path:
     """The contrastive pre-training loop, for one process or N (torchrun): rank 0 opens the run directory (lesson 42),
     every rank builds or restores the model, then per epoch: the steps, a metrics row, the checkpoint and the metrics
@@ -255,8 +260,11 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
     with main_opens(out, opener, info) as opened:
         ck, history = opened or (None, [])
         x_train = load_train(cfg, info)
-        n_steps = len(x_train) // cfg.batch_size
-        if n_steps == 0: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
+        epoch_batches = lambda gen: batch_indices(len(x_train), cfg.batch_size, gen, shuffle=gen is not None,
+                                                  drop_last=getattr(cfg, 'last_batch', None) != 'keep', multiple=batch_multiple(cfg, n))
+        n_steps = len(epoch_batches(None))                       # with --last-batch keep, the partial batch too
+        if len(x_train) < cfg.batch_size:
+            raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
         torch.manual_seed(cfg.seed)
         model, opt, aug = method.build(cfg, info.device)
         broadcast_module(model)                                  # rank 0's initial weights and banks everywhere
@@ -273,7 +281,7 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
         collapse = CollapseWatch(cfg.warmup_epochs, cfg.bank_size, history) if method.watch_collapse else None
         for epoch in range(start, cfg.epochs):
             t0, sums, finite = time.time(), None, FiniteWatch(info.device)
-            order = torch.stack(batch_indices(len(x_train), cfg.batch_size, data_gen)).to(info.device)
+            order = [b.to(info.device) for b in epoch_batches(data_gen)]
             desc = f'{method.label(cfg)} epoch {epoch + 1}/{cfg.epochs}' + (f' ({n} proc)' if n > 1 else '')
             for i, idx in enumerate(tqdm(order, desc=desc, disable=not (progress and info.is_main), leave=False)):
                 step = epoch * n_steps + i
@@ -286,7 +294,7 @@ def train(method: Method, cfg, out, resume: bool = False, progress: bool = True,
             seconds, sums = time.time() - t0, mean_over_ranks(sums)
             row = dict(epoch=epoch + 1, step=step + 1, **{k: float(v) / n_steps for k, v in sums.items()},
                        lr=lr_at(step, n_steps, cfg), eps=eps_at(step, n_steps, cfg)[0], seconds=seconds,
-                       img_per_s=n_steps * cfg.batch_size / seconds, **method.metrics(model, x1, x2, cfg))
+                       img_per_s=sum(map(len, order)) / seconds, **method.metrics(model, x1, x2, cfg))
             row.update(world_size=n, batch_per_rank=cfg.batch_size // n)
             warning = collapse.update(row) if collapse else None
             rngs = gather_objects(rank_rng(info), info)              # every rank's RNG, for an exact resume

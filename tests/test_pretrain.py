@@ -187,15 +187,18 @@ def test_fp16_run_keeps_its_precision_and_scaler_and_resumes_exactly(tmp_path, c
     for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
 
 
-def test_compiled_networks_do_not_recompile_after_the_first_epoch():
-    "torch.compile (eager backend, on the CPU): every graph is made in epoch 1; epochs 2-3 and the metrics add none."
+@pytest.mark.parametrize('last_batch', ['drop', 'keep'])
+def test_compiled_networks_do_not_recompile_after_the_first_epoch(last_batch):
+    """torch.compile (eager backend, on the CPU): every graph is made in epoch 1; epochs 2-3 and the metrics add none,
+    with the last partial batch kept (a second shape) as well."""
     import torch._dynamo
     from torch._dynamo.utils import counters
     from amoc_nb.configs import config_for, speed_setup
     from amoc_nb.data import batch_indices, digits
     from amoc_nb.pretrain import AMOC_METHOD, bank_metrics, build, make_views, train_step
     from amoc_nb.procgroup import DistInfo, parallel_view
-    cfg = config_for('digits', variant='ACA', aca_plus=True, width=8, bank_size=256, batch_size=64, compile=True)
+    cfg = config_for('digits', variant='ACA', aca_plus=True, width=8, bank_size=256, batch_size=64, compile=True,
+                     last_batch=last_batch)
     torch._dynamo.reset(); counters.clear()
     torch.manual_seed(0)
     model, opt, aug = build(cfg, torch.device('cpu'))
@@ -203,7 +206,8 @@ def test_compiled_networks_do_not_recompile_after_the_first_epoch():
     view, x = parallel_view(model, DistInfo(), cfg.seed, cfg.variant), digits(16)[0].x
     make, gen, graphs = (lambda xb: make_views(aug, xb, cfg, torch.device('cpu'))), torch.Generator().manual_seed(0), []
     for epoch in range(3):
-        for i, idx in enumerate(batch_indices(len(x), cfg.batch_size, gen)[:3]):
+        batches = batch_indices(len(x), cfg.batch_size, gen, drop_last=last_batch == 'drop')
+        for i, idx in enumerate(batches[:2] + batches[-1:]):            # kept: 1347 = 21 x 64 + 3, the last of 3
             _, x1, x2 = train_step(AMOC_METHOD, view, opt, make, x, idx, 3 * epoch + i, 3, cfg)
         bank_metrics(model, x1, x2, cfg)                                # the epoch's metrics, as the loop runs them
         graphs.append(counters['stats']['unique_graphs'])
@@ -265,3 +269,31 @@ def test_recipe_code_initialises_every_convolution_as_the_authors():
     # the other convolutions are kaiming fan_out under both (torchvision's init is that too)
     others = [n for n in stds['code'] if n != 'backbone.conv1']
     assert others and all(stds['code'][n] == pytest.approx(stds['paper'][n], rel=0.1) for n in others)
+
+
+@pytest.mark.parametrize('recipe,sizes', [('code', [128] * 10 + [67]), ('paper', [128] * 10)])
+def test_recipe_code_trains_on_the_last_partial_batch(monkeypatch, tmp_path, recipe, sizes):
+    "--last-batch keep (set by --recipe code): 11 steps per digits epoch at batch 128, the last of 1347 - 1280 = 67."
+    import amoc_nb.pretrain as P
+    from amoc_nb.configs import config_for
+    seen, step = [], P.train_step
+    monkeypatch.setattr(P, 'train_step', lambda method, view, opt, make, x, idx, *a, **k: (
+        seen.append(len(idx)), step(method, view, opt, make, x, idx, *a, **k))[1])
+    cfg = config_for('digits', recipe=recipe, width=8, bank_size=256, epochs=2, batch_size=128)
+    P.pretrain(cfg, tmp_path / recipe, progress=False)
+    assert seen == sizes * 2
+    rows = [json.loads(line) for line in (tmp_path / recipe / 'metrics.jsonl').read_text().splitlines()]
+    assert [r['step'] for r in rows] == [len(sizes), 2 * len(sizes)]
+
+
+def test_a_kept_last_batch_splits_evenly_over_processes_and_bn_groups():
+    "N processes (or --shuffle-bn on's BN groups) each take an equal part of the kept last batch; the remainder waits."
+    from amoc_nb.configs import config_for
+    from amoc_nb.data import batch_indices
+    from amoc_nb.pretrain import batch_multiple
+    cfg = config_for('digits', recipe='code', batch_size=128)
+    assert batch_multiple(cfg, 1) == 1 and batch_multiple(cfg, 4) == 4
+    assert batch_multiple(config_for('digits', shuffle_bn='on', bn_groups=8), 1) == 8
+    for n, last in ((1, 67), (2, 66), (4, 64), (8, 64)):               # 1347 = 10 x 128 + 67
+        sizes = [len(b) for b in batch_indices(1347, 128, drop_last=False, multiple=n)]
+        assert sizes == [128] * 10 + [last] and last % n == 0 and 67 - last < n
