@@ -249,15 +249,17 @@ def _rank_world() -> tuple[int, int]:
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Callable | None = None, batch_size: int = 500,
              seed: int = 0, name: str = 'clean', progress: bool = False, check: Callable | None = None,
-             stats: dict | None = None) -> float:
+             stats: dict | None = None, mask: bool = False) -> float:
     """Accuracy of `model` on images `x` (uint8, or float in [0,1]) with labels `y`: clean, or at the examples
     `attack(x, y, start)` returns (`start`: the keyed random start of those samples). Eval mode and fp32 (the model's
     mode is restored); the same result for 1 or N processes. `check(x_adv, x)` may raise and returns the largest
-    perturbation; `stats` (a dict) receives correct, total, processes, max_perturbation and seconds."""
+    perturbation; `stats` (a dict) receives correct, total, processes, max_perturbation and seconds (and with `mask`,
+    which samples were classified correctly: a bool CPU tensor)."""
     t0, (rank, world) = time.time(), _rank_world()
     model = model.float()
     dev = next(iter([*model.parameters(), *model.buffers()]), x).device      # a model without weights: x's device
     was, correct, worst = model.training, 0, 0.0
+    right = torch.zeros(len(x), dtype=torch.long, device=dev) if mask else None
     model.eval()
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == 'cuda' else []):
@@ -269,14 +271,17 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Callabl
                     torch.manual_seed(sample_seed(seed, name, a))
                     xa = attack(xb, yb, keyed_start(range(a, b), seed, name))
                     if check is not None: worst = max(worst, check(xa, xb))
-                correct += (predict(model, xa, batch_size) == yb).sum().item()
+                hit = predict(model, xa, batch_size) == yb
+                correct += hit.sum().item()
+                if mask: right[a:b] = hit.long()
     finally: model.train(was)
     if world > 1:                                          # through the device: NCCL reduces CUDA tensors only
         t = torch.tensor([correct, round(worst * 1e9)], dtype=torch.long, device=dev)
         c, w = t[:1].clone(), t[1:].clone()
         dist.all_reduce(c); dist.all_reduce(w, op=dist.ReduceOp.MAX)
         correct, worst = int(c), int(w) / 1e9
+        if mask: dist.all_reduce(right)                    # each sample was counted by exactly one rank
     if stats is not None:
         stats.update(correct=correct, total=len(x), processes=world, max_perturbation=worst,
-                     seconds=round(time.time() - t0, 2))
+                     seconds=round(time.time() - t0, 2), **({'mask': right.bool().cpu()} if mask else {}))
     return correct / max(1, len(x))

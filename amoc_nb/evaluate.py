@@ -19,6 +19,7 @@ from .attacks import (NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode,
                              _flat_norm)
 from .runs import write_figure
 from .configs import resolve_device
+from .models import eval_copy
 
 # %% auto #0
 __all__ = ['PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL',
@@ -109,22 +110,36 @@ def check_budget(x_adv: torch.Tensor, x: torch.Tensor, spec: AttackSpec, tol: fl
 # %% ../nbs/09_evaluate.ipynb #ee2e626c
 def evaluate_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attacks=('clean', 'pgd20'),
                         eps: float = PAPER_EPS, batch_size: int = 256, device=None, suite: dict | None = None,
-                        seed: int = 0, progress: bool = False, details: dict | None = None) -> dict[str, float]:
+                        seed: int = 0, progress: bool = False, details: dict | None = None,
+                        masks: dict | None = None, survivors: tuple[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Accuracy of `model` on (x, y) under each attack in `attacks` (Table 2 names), counted by lesson 04's `accuracy`
-    (fp32, eval mode, keyed random starts; 1 or N processes give the same counts); every example is checked against
-    its budget. `details` receives, per attack, its description, settings, counts, largest perturbation and time."""
+    (fp32, eval mode, keyed random starts; 1 or N processes give the same counts) on `eval_copy(model)` (lesson 01);
+    every example is checked against its budget. `details` receives, per attack, its description, settings, counts,
+    largest perturbation and time; `masks` which samples each attack left correctly classified.
+    `survivors=(name, mask)`: attack only the samples that survived attack `name` and count the others as broken, so
+    the accuracy is the worst case over `name` and this attack (at most this attack's own accuracy)."""
     attacks = check_attacks(attacks)
     suite = suite or attack_suite(eps, tuple(x.shape[1:]))
     device = resolve_device(device or 'auto') if not isinstance(device, torch.device) else device
-    model = model.float().to(device)
+    model = eval_copy(model.float().to(device))               # BN folded: the same function, faster
+    keep = None if survivors is None else survivors[1].to(x.device)
+    xs, ys = (x, y) if keep is None else (x[keep], y[keep])
     out = {}
     for name in attacks:
         spec, stats = suite[name], {}
         attack = None if spec.method == 'clean' else (
             lambda xb, yb, start, spec=spec: run_attack(model, spec, xb, yb, batch_size, start))
-        out[name] = accuracy(model, x, y, attack, batch_size, seed, name, progress,
-                             check=lambda xa, xb, spec=spec: check_budget(xa, xb, spec), stats=stats)
-        if details is not None: details[name] = dict(attack=spec.describe(), **dataclasses.asdict(spec), **stats)
+        if len(xs): accuracy(model, xs, ys, attack, batch_size, seed, name, progress,
+                             check=lambda xa, xb, spec=spec: check_budget(xa, xb, spec), stats=stats, mask=True)
+        right = torch.zeros(len(x), dtype=torch.bool)
+        if len(xs): right[keep.cpu() if keep is not None else slice(None)] = stats.pop('mask')
+        out[name] = int(right.sum()) / max(1, len(x))
+        if masks is not None: masks[name] = right
+        if details is not None:
+            what = spec.describe() + ('' if keep is None else f' on the {len(xs)} of {len(x)} samples that survived '
+                                      f'{survivors[0]}: the worst case over both')
+            details[name] = dict(attack=what, **dataclasses.asdict(spec), **{**stats, 'correct': int(right.sum()),
+                                 'total': len(x)}, **({} if keep is None else dict(after=survivors[0], attacked=len(xs))))
     return out
 
 # %% ../nbs/09_evaluate.ipynb #eb186c1a

@@ -29,12 +29,13 @@ from . import viz
 from .runs import writes_run_dir, write_json, write_text, write_tensors, write_figure, collapse_summary
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'PresetConfig', 'DemoConfig', 'demo_config_for',
-           'validate_demo', 'pretrain_config', 'linear_config', 'finetune_config', 'baseline_config', 'estimate',
-           'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'calibrate_bn', 'classifiers', 'attack_all',
-           'collect_results', 'table6_checks', 'demo_targets', 'report_md', 'controls_md', 'learning_md',
-           'make_figures', 'run_demo', 'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for', 'run_preset',
-           'accuracies', 'compare_results', 'load_results', 'CompareConfig', 'compare_config_for', 'run_compare']
+__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'NOT_ACCURACIES', 'PresetConfig', 'DemoConfig',
+           'demo_config_for', 'validate_demo', 'pretrain_config', 'linear_config', 'finetune_config', 'baseline_config',
+           'estimate', 'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'calibrate_bn', 'classifiers',
+           'attack_all', 'collect_results', 'table6_checks', 'demo_targets', 'report_md', 'controls_md', 'learning_md',
+           'make_figures', 'time_part', 'run_demo', 'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for',
+           'run_preset', 'accuracies', 'compare_results', 'load_results', 'CompareConfig', 'compare_config_for',
+           'run_compare']
 
 # %% ../nbs/13_experiments.ipynb #d94f7a3e
 @dataclass
@@ -301,7 +302,9 @@ def classifiers(cfg: DemoConfig, out: Path) -> dict:
 
 # %% ../nbs/13_experiments.ipynb #41fd9180
 def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
-    "Accuracy of every classifier under cfg.attacks (+ AutoAttack on a subset); cached in `out`/evaluations.json."
+    """Accuracy of every classifier under cfg.attacks, and the worst case over PGD-20 and AutoAttack (standard) on the
+    first cfg.autoattack_n test images: AutoAttack runs on the images PGD-20 did not break (none when it broke them all).
+    Cached in `out`/evaluations.json."""
     cache = out/'evaluations.json'
     try: done = json.loads(cache.read_text()) if cache.exists() else {}
     except ValueError: done = {}                             # damaged: every classifier is attacked again
@@ -310,13 +313,16 @@ def attack_all(cfg: DemoConfig, out: Path, x, y, progress: bool = True) -> dict:
         key = f'{row}/{ev}'
         if key in done: continue
         model = load_classifier(path).to(device)
-        details = {}
-        acc = evaluate_classifier(model, x, y, cfg.attacks, cfg.eps, device=device, seed=cfg.seed, details=details)
+        details, masks = {}, {}
+        first = tuple(dict.fromkeys(('pgd20',) + tuple(cfg.attacks)))     # PGD-20 first: AutoAttack attacks its survivors
+        acc = evaluate_classifier(model, x, y, first, cfg.eps, device=device, seed=cfg.seed, details=details, masks=masks)
         if cfg.autoattack_n and ev in ('stdev', 'finetune', 'supervised'):
             n = len(x) if cfg.autoattack_n < 0 else min(cfg.autoattack_n, len(x))
             acc['autoattack'] = evaluate_classifier(model, x[:n], y[:n], ('autoattack',), cfg.eps, device=device,
-                                                    seed=cfg.seed, details=details)['autoattack']
-            acc['autoattack_n'] = n
+                                                    seed=cfg.seed, details=details,
+                                                    survivors=('pgd20', masks['pgd20'][:n]))['autoattack']
+            acc['autoattack_n'], acc['autoattack_attacked'] = n, details['autoattack']['attacked']
+        acc = {k: v for k, v in acc.items() if k in cfg.attacks or k.startswith('autoattack')}
         done[key] = dict(acc, checkpoint=str(path.relative_to(out)), bn=model.checkpoint_info['bn'],
                          attacks={k: v['attack'] for k, v in details.items()})
         write_json(done, cache, 'the evaluations', _INTACT)
@@ -410,9 +416,10 @@ def report_md(res: dict, cfg: DemoConfig) -> str:
                      f"a linear head alone cannot make non-robust features robust.")
     aa = {n: row[ev].get('autoattack') for n, row in v.items() for ev in ('stdev',) if ev in row and 'autoattack' in row[ev]}
     if aa:
-        lines.append('- AutoAttack (standard) on the first ' + str(next(iter(v.values()))['stdev'].get('autoattack_n')) +
-                     ' test images, StdEv: ' + ', '.join(f'{n} {_pct(a)}%' for n, a in aa.items()) +
-                     '. It is at most PGD-20 on the same images, as a stronger attack should be.')
+        lines.append('- AutoAttack (standard), StdEv, on the first ' + str(next(iter(v.values()))['stdev'].get('autoattack_n')) +
+                     ' test images: ' + ', '.join(f'{n} {_pct(a)}%' for n, a in aa.items()) + '. This is the worst case '
+                     'over PGD-20 and AutoAttack: AutoAttack attacked only the images PGD-20 left correct (none where '
+                     'PGD-20 broke them all), so it is at most both PGD-20 and AutoAttack alone.')
     lines.append(f"- Absolute numbers differ from the paper and should: digits are not CIFAR-10, eps is {cfg.eps:.3g} "
                  f"not 8/255, the encoder is a small CNN trained for {cfg.pretrain_epochs} epochs, not a ResNet-18 "
                  f"for 200. What carries over is the ordering of the variants.")
@@ -433,6 +440,10 @@ def report_md(res: dict, cfg: DemoConfig) -> str:
                          + ', '.join(f"{m} {_pct(e['pgd20'])}%" for m, e in sup.items())
                          + f" PGD-20 accuracy, against CCC's StdEv {_pct(ccc)}%.")
     lines += controls_md(res) + learning_md(res)
+    if res.get('timing'):
+        lines += ['', '## Time', '', 'Wall time of this invocation by part (stages finished by an earlier invocation are '
+                  'not counted): ' + ', '.join(f'{k} {v:.0f} s' for k, v in res['timing'].items()) +
+                  f"; {res['seconds']:.0f} s in all."]
     lines += ['', '## Files', '', '`results.json` (every number), `test_set.pt` (the exact test tensors), '
               'classifier checkpoints under `stdev/`, `robev/` (load with `amoc_nb.checkpoints.load_classifier`), '
               'figures: `learning.png`, `loss_curves.png`, `accuracy.png`, `tsne.png`.']
@@ -503,6 +514,13 @@ def make_figures(cfg: DemoConfig, out: Path, res: dict, x, y) -> list[str]:
 
 _INTACT = 'Every finished stage is kept: free some space and run the same command again to continue.'
 
+def time_part(stage: str, cfg: DemoConfig) -> str:
+    "Which part of the time split a stage belongs to: pre-training, controls, baselines or evaluation training."
+    kind, name = stage.split(' ', 1)
+    if name in (RANDOM, 'AT', 'at') and cfg.controls: return 'controls'
+    if kind == 'baseline': return 'baselines'
+    return 'pre-training' if kind == 'pretrain' else 'evaluation training'
+
 @writes_run_dir
 def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> Path:
     "The pipeline (`amoc-nb demo` / `amoc-nb run`): stages, attacks, results.json, report.md, figures. Re-run to resume."
@@ -517,29 +535,38 @@ def run_demo(cfg: DemoConfig, out: str | os.PathLike, progress: bool = True) -> 
         print(describe_estimate(estimate(cfg), out) + f'; {len(todo)} of {len(stages(cfg, out))} stages to run')
     x, y = test_tensors(cfg, out)
     t0 = time.time()
-    bar = tqdm(todo, desc='pipeline', disable=not progress)
+    bar, timing = tqdm(todo, desc='pipeline', disable=not progress), {}
+    clock = lambda part, t: timing.__setitem__(part, round(timing.get(part, 0) + time.time() - t, 1))
     for name, d, fn in bar:
         bar.set_postfix_str(name)
+        t = time.time()
         fn()
+        clock(time_part(name, cfg), t)
+    t = time.time()
     evals = attack_all(cfg, out, x, y, progress)
+    clock('attacks', t)
     res = collect_results(cfg, out, evals)
     res['n_test'] = len(x)
     res['checks'] = table6_checks(res) if cfg.preset in ('demo', 'table6') else {}
     if cfg.preset == 'demo': res['targets'] = demo_targets(res)
-    res['seconds'] = time.time() - t0
+    t = time.time()
     res['figures'] = make_figures(cfg, out, res, x, y)
+    clock('figures', t)
+    res['seconds'], res['timing'] = time.time() - t0, timing      # this invocation's wall time, by part
     write_json(res, out/'results.json', 'the results', _INTACT)
     write_text(report_md(res, cfg), out/'report.md', 'the report', _INTACT)
     if progress: print((out/'report.md').read_text())
     return out
 
 # %% ../nbs/13_experiments.ipynb #703e72fc
+NOT_ACCURACIES = ('autoattack_n', 'autoattack_attacked', 'seconds', 'chance')   # numbers in results.json that are counts
+
 def _leaves(d: dict, prefix=()) -> dict:
     "{('variants', 'ACC', 'stdev', 'pgd20'): 0.3, ...} for every accuracy (and learning number) in a results dict."
     out = {}
     for k, v in d.items():
         if isinstance(v, dict): out.update(_leaves(v, prefix + (k,)))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ('autoattack_n', 'seconds', 'chance'):
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in NOT_ACCURACIES:
             out[prefix + (k,)] = v
     return out
 
@@ -618,7 +645,7 @@ def accuracies(res: dict) -> dict:
         for name, evals in res.get(group, {}).items():
             for ev, metrics in evals.items():
                 for metric, v in metrics.items():
-                    if isinstance(v, (int, float)) and not isinstance(v, bool) and not metric.endswith('_n'):
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and metric not in NOT_ACCURACIES:
                         out[name, ev, metric] = float(v)
     return out
 

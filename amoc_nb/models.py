@@ -17,7 +17,7 @@ from .data import CIFAR10_MEAN, CIFAR10_STD
 # %% auto #0
 __all__ = ['BN_MODES', 'ARCHS', 'DualBatchNorm', 'DualBatchNorm2d', 'DualBatchNorm1d', 'set_bn_mode', 'get_bn_mode', 'bn_mode',
            'Normalize', 'resnet18_backbone', 'SmallCNN', 'Encoder', 'make_encoder', 'ProjectionHead', 'Classifier',
-           'count_params']
+           'eval_copy', 'count_params']
 
 # %% ../nbs/01_models.ipynb #861a171b
 BN_MODES = ('clean', 'adv')
@@ -123,6 +123,22 @@ class Classifier(nn.Module):
         self.encoder, self.fc, self.bn = encoder, nn.Linear(encoder.feature_dim, n_classes), bn
         set_bn_mode(self.encoder, bn)
     def forward(self, x): return self.fc(self.encoder(x))
+
+# %% ../nbs/01_models.ipynb #2337ab0d
+def eval_copy(model: nn.Module) -> nn.Module:
+    """A frozen, eval-mode copy of `model` for attacks and accuracy: every DualBatchNorm replaced by its selected branch,
+    every BatchNorm that follows a convolution folded into it (torch.fx), no parameter asking for a gradient. The same
+    function up to float rounding; a model torch.fx cannot trace is copied without folding."""
+    m = copy.deepcopy(model).eval()
+    for mod in list(m.modules()):
+        for name, child in list(mod.named_children()):
+            if isinstance(child, DualBatchNorm): setattr(mod, name, child.bn_adv if child.mode == 'adv' else child.bn_clean)
+    try:
+        from torch.fx.experimental.optimization import fuse
+        m = fuse(m)
+    except Exception: pass                                     # untraceable (data-dependent control flow): unfolded
+    for p in m.parameters(): p.requires_grad_(False)
+    return m.eval()
 
 # %% ../nbs/01_models.ipynb #576c52e7
 def count_params(model: nn.Module) -> int:

@@ -84,6 +84,23 @@ def test_autoattack_sensible_on_tiny_model(trained):
     assert det['apgd-ce']['max_perturbation'] <= 0.1 + 1e-5  # within budget (check_budget also raised otherwise)
 
 
+def test_worst_case_attacks_only_the_survivors(trained):
+    "survivors=('pgd20', mask): the second attack runs on PGD-20's survivors only; the result is the worst case of both."
+    clf, x, y = trained
+    x, y = x[:48], y[:48]
+    det, masks = {}, {}
+    r = ev.evaluate_classifier(clf, x, y, ['pgd20', 'apgd-ce'], eps=0.01, details=det, masks=masks)
+    both = ev.evaluate_classifier(clf, x, y, ['apgd-ce'], eps=0.01, details=det, survivors=('pgd20', masks['pgd20']))
+    assert 0 < r['pgd20'] < 1                                              # some survive, some do not
+    assert masks['pgd20'].sum() == round(r['pgd20'] * 48) and masks['pgd20'].dtype == torch.bool
+    assert both['apgd-ce'] <= min(r['pgd20'], r['apgd-ce'] + 2 / 48)         # at most either (up to APGD's own noise)
+    assert det['apgd-ce']['attacked'] == int(masks['pgd20'].sum()) and det['apgd-ce']['total'] == 48
+    assert 'survived pgd20' in det['apgd-ce']['attack']
+    none = torch.zeros(48, dtype=torch.bool)                                # PGD-20 broke all: nothing left to attack
+    assert ev.evaluate_classifier(clf, x, y, ['apgd-ce'], eps=0.01, details=det, survivors=('pgd20', none)) == {'apgd-ce': 0.0}
+    assert det['apgd-ce']['attacked'] == 0
+
+
 def test_sanity_checks_pass_on_plain_model(trained):
     clf, x, y = trained
     c = ev.sanity_checks(clf, x[:64], y[:64], eps=0.1, steps=10, eps_factors=(0, 1, 8), more=3, restarts=2)
