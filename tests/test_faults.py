@@ -13,6 +13,7 @@ Set AMOC_NB_FAULT_REPORT=FILE to get the counts (faults injected, stages covered
 import contextlib
 import io
 import json
+import re
 import os
 import random
 import shutil
@@ -52,7 +53,7 @@ STAGES = {
     'baseline-acl': (lambda dep: ['baseline', '--method', 'acl', *SMALL, '--epochs', '3'], (), True, True),
     'demo': (lambda dep: ['demo', '--variants', 'CCC', '--evals', 'stdev', '--pretrain-epochs', '2',
                           '--linear-epochs', '2', '--n-test', '60', '--autoattack-n', '0', '--tsne-n', '0',
-                          '--no-progress'], (), False, True),
+                          '--no-controls', '--no-progress'], (), False, True),   # controls: 30 AT epochs, no new path
 }
 CORE = ['pretrain']            # the stage of the default subset's checkpoint faults (the slow matrix: every stage)
 COUNTS = dict(faults=0, stages=set(), equal=0, refused=0)
@@ -142,7 +143,7 @@ def wait_for_lock(out: Path, pid: int, proc, timeout=300):
 
 # ---------------------------------------------------------------------------------------------------- comparing
 def _timing(key) -> bool:
-    return isinstance(key, str) and ('seconds' in key or key.endswith('per_s') or key in ('started', 'time'))
+    return isinstance(key, str) and ('seconds' in key or key.endswith('per_s') or key in ('started', 'time', 'timing'))
 
 
 def _clean(obj, out: str):
@@ -164,7 +165,7 @@ def state(run_dir) -> dict:
         if p.suffix == '.pt': out[rel] = _clean(torch.load(p, weights_only=True), o)
         elif p.suffix == '.json': out[rel] = _clean(json.loads(p.read_text()), o)
         elif p.suffix == '.jsonl': out[rel] = _clean(runs.read_metrics(p.parent), o)
-        elif p.suffix == '.md': out[rel] = p.read_text().replace(o, '<OUT>')
+        elif p.suffix == '.md': out[rel] = re.sub(r'\n## Time\n\n[^\n]*\n', '\n', p.read_text().replace(o, '<OUT>'))
         else: out[rel] = 'present'
     return out
 
