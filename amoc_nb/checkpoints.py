@@ -4,7 +4,7 @@
 
 # %% ../nbs/42_checkpoints.ipynb #0873a21e
 from __future__ import annotations
-import os
+import json, os
 from pathlib import Path
 
 import torch
@@ -12,13 +12,14 @@ import torch.nn as nn
 
 from .models import make_encoder, Classifier
 import sys
-from .runs import CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, sync_metrics
+from .runs import (CheckpointError, RunExists, save_checkpoint, load_checkpoint_file, sync_metrics, resolve,
+                          sha256_of, MANIFEST, write_json)
 from .configs import config_to_dict, config_from_dict, config_diff, RESUMABLE_CHANGES
 
 # %% auto #0
-__all__ = ['CLASSIFIER_FILE', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier', 'load_classifier',
-           'load_encoder', 'encoder_info', 'rng_state', 'set_rng_state', 'open_run', 'restore', 'epoch_state',
-           'save_epoch_checkpoint', 'classifier_state']
+__all__ = ['CLASSIFIER_FILE', 'PRETRAIN_KINDS', 'atomic_save', 'load_checkpoint', 'save_classifier', 'build_classifier',
+           'load_classifier', 'load_encoder', 'encoder_info', 'ship_encoder', 'rng_state', 'set_rng_state', 'open_run',
+           'restore', 'epoch_state', 'save_epoch_checkpoint', 'classifier_state']
 
 # %% ../nbs/42_checkpoints.ipynb #ae6bb6ac
 def atomic_save(obj, path: str | os.PathLike, keep_prev: bool = True, intact: str = '') -> Path:
@@ -75,28 +76,52 @@ def load_classifier(path: str | os.PathLike, map_location='cpu') -> nn.Module:
     return model
 
 # %% ../nbs/42_checkpoints.ipynb #6145b2e0
-def load_encoder(path: str | os.PathLike, map_location='cpu') -> nn.Module:
-    "The query encoder f_q of a pre-training run directory or checkpoint (projection head dropped)."
+PRETRAIN_KINDS = ('amoc-pretrain', 'acl-pretrain')
+
+def _encoder_checkpoint(spec, map_location='cpu') -> tuple[dict, str]:
+    "(checkpoint, how it was found) of a pre-training run directory, checkpoint file, shipped name or URL (runs.resolve)."
+    p = Path(str(spec))
+    try: path, how = (p, f'{p} (a path)') if p.exists() else resolve(spec)
+    except CheckpointError as e: raise CheckpointError(f'--encoder {e}') from None
     ck = load_checkpoint(path, map_location=map_location)
-    if ck['kind'] not in ('amoc-pretrain', 'acl-pretrain'):
-        raise CheckpointError(f"{path} holds a {ck['kind']!r} checkpoint, not a pre-trained encoder "
-                              f"(expected the run directory of `amoc-nb pretrain`)")
+    if ck['kind'] not in PRETRAIN_KINDS:
+        raise CheckpointError(f"--encoder {spec} holds a {ck['kind']!r} checkpoint, not a pre-trained encoder: give the "
+                              f"run directory of `amoc-nb pretrain` or a shipped name (a classifier is evaluated with "
+                              f"`amoc-nb evaluate`)")
+    return ck, how
+
+def load_encoder(path: str | os.PathLike, map_location='cpu') -> nn.Module:
+    "The query encoder f_q of a pre-training run, checkpoint, shipped name or URL (projection head dropped)."
+    ck, _ = _encoder_checkpoint(path, map_location)
     enc = make_encoder(**ck['encoder_spec'])
     prefix = 'q.encoder.'
     enc.load_state_dict({k[len(prefix):]: v for k, v in ck['model'].items() if k.startswith(prefix)})
     return enc
 
 def encoder_info(path) -> dict:
-    "kind, variant, dataset and image size of the pre-training run at `path` (raises CheckpointError if it is none)."
-    p = Path(path)
-    if not p.exists(): raise CheckpointError(f'--encoder {path} does not exist: give the run directory of `amoc-nb pretrain`')
-    ck = load_checkpoint(p)
-    if ck['kind'] not in ('amoc-pretrain', 'acl-pretrain'):
-        raise CheckpointError(f"--encoder {path} holds a {ck['kind']!r} checkpoint, not a pre-trained encoder: give the "
-                              f"run directory of `amoc-nb pretrain` (a classifier is evaluated with `amoc-nb evaluate`)")
+    "kind, variant, dataset, image size, epochs and source of a pre-trained encoder (CheckpointError if it is none)."
+    if not isinstance(path, str) and not Path(path).exists():
+        raise CheckpointError(f'--encoder {path} does not exist: give the run directory of `amoc-nb pretrain`')
+    ck, how = _encoder_checkpoint(path)
     c = ck.get('config', {})
     return dict(kind=ck['kind'], variant=c.get('variant') if ck['kind'] == 'amoc-pretrain' else None,
-                dataset=c.get('dataset'), image_size=c.get('image_size'), epochs=ck.get('epoch'))
+                dataset=c.get('dataset'), image_size=c.get('image_size'), epochs=ck.get('epoch'), source=how)
+
+def ship_encoder(run, name: str, root) -> dict:
+    """Write the encoder of pre-training run `run` as `root`/NAME.pt - the networks and banks, without the optimiser and
+    RNG states - and its entry (name, file, sha256, bytes, variant, seed, config) into `root`/MANIFEST.json."""
+    ck = load_checkpoint(run)
+    if ck['kind'] not in PRETRAIN_KINDS: raise CheckpointError(f'{run} is not a pre-training run')
+    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    slim = {k: ck[k] for k in ('kind', 'format', 'epoch', 'config', 'encoder_spec', 'model') if k in ck}
+    f = save_checkpoint(slim, root/f'{name}.pt', keep_prev=False)
+    c = ck.get('config', {})
+    entry = dict(name=name, file=f.name, sha256=sha256_of(f), bytes=f.stat().st_size, variant=c.get('variant'),
+                 seed=c.get('seed'), config=c)
+    m = root/MANIFEST
+    entries = [e for e in (json.loads(m.read_text()) if m.exists() else []) if e['name'] != name] + [entry]
+    write_json(sorted(entries, key=lambda e: e['name']), m, 'the manifest')
+    return entry
 
 # %% ../nbs/42_checkpoints.ipynb #b185ac2c
 def rng_state(data_gen: torch.Generator) -> dict:

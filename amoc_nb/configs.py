@@ -15,7 +15,7 @@ import torch.nn as nn
 from .data import DATASETS, LAST_BATCHES, BLURS, JITTER_ORDERS, PAD_MODES
 from .models import ARCHS, BN_MODES
 from .losses import get_variant, check_lambda, ENQUEUE_ORDERS, RECIPES, ATTACK_ANCHORS, LR_SCHEDULES, INITS
-from .runs import write_json
+from .runs import write_json, shipped, CheckpointError
 
 # %% auto #0
 __all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'HEAD_INITS',
@@ -222,6 +222,9 @@ def _pretrain_config(path) -> dict:
     "The config of the pre-training run at `path` (a run directory or checkpoint file), or {} if there is none."
     if not path: return {}
     p = Path(path)
+    if not p.exists():                                  # a shipped name: its manifest entry keeps the config
+        try: return dict(shipped().get(str(path), {}).get('config') or {})
+        except CheckpointError: return {}
     f = p/'config.json' if p.is_dir() else p.parent/'config.json'
     try: return json.loads(f.read_text())
     except (OSError, ValueError): return {}

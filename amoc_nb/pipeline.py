@@ -57,8 +57,9 @@ def finish_run(clf: nn.Module, test: ImageSet, cfg, out, info: dict, progress: b
 def run_linear_eval(cfg: LinearEvalConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> Path:
     "StdEv or RobEv of a pre-trained encoder (eq. 3.5); writes config.json, metrics.jsonl, checkpoint.pt, classifier.pt, results.json."
     validate_linear(cfg)
-    info = encoder_info(cfg.encoder)
+    info = encoder_info(cfg.encoder)                              # a run directory, a shipped name or a URL
     bn = resolve_bn(cfg.bn, info['variant'])
+    if progress: tqdm.write(f"encoder: {info['source']}")
     open_run(cfg, out, resume, 'linear-eval')                    # fail early, before loading data
     train, test = load_dataset(cfg.dataset, cfg.data_root, cfg.download, size=cfg.image_size, seed=0)
     if info['dataset'] and info['dataset'] != cfg.dataset and progress:
@@ -68,7 +69,7 @@ def run_linear_eval(cfg: LinearEvalConfig, out: str | os.PathLike, resume: bool 
     clf, fit = fit_classifier(clf, train, cfg, out, loss_fn, clf.fc.parameters(), 'linear-eval', resume=resume,
                               train_mode=False, progress=progress, desc=f"{info['variant'] or info['kind']} {cfg.mode}")
     finish_run(clf, test, cfg, out, fit, progress, variant=info['variant'], mode=cfg.mode, bn=bn,
-               encoder=str(cfg.encoder), pretrain_epochs=info['epochs'])
+               encoder=str(cfg.encoder), encoder_source=info['source'], pretrain_epochs=info['epochs'])
     return Path(out)
 
 # %% ../nbs/43_pipeline.ipynb #11836651

@@ -4,7 +4,8 @@
 
 # %% ../nbs/40_runs.ipynb #5dd07804
 from __future__ import annotations
-import contextlib, errno, functools, inspect, io, json, math, os, signal, socket, sys, time, zipfile
+import contextlib, errno, functools, hashlib, inspect, io, json, math, os, shutil, signal, socket, sys, time, zipfile
+import urllib.parse, urllib.request
 from pathlib import Path
 
 import torch
@@ -13,11 +14,13 @@ try: import fcntl
 except ImportError: fcntl = None                     # Windows: the exclusive-create lock file only
 
 # %% auto #0
-__all__ = ['LOCK_FILE', 'TMP_SUFFIX', 'METRICS', 'COLLAPSE_EPOCHS', 'RunLocked', 'SaveFailed', 'Diverged', 'CheckpointError',
-           'RunExists', 'RunLock', 'remove_temp_files', 'run_lock', 'writes_run_dir', 'failure_message', 'write_atomic',
-           'write_json', 'write_text', 'write_figure', 'write_tensors', 'save_checkpoint', 'intact_note',
-           'verify_checkpoint', 'load_checkpoint_file', 'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch',
-           'FiniteWatch', 'diverged_message', 'collapse_reason', 'CollapseWatch', 'collapse_summary']
+__all__ = ['LOCK_FILE', 'TMP_SUFFIX', 'METRICS', 'COLLAPSE_EPOCHS', 'SOURCE', 'RAW_URL', 'SHIPPED', 'MANIFEST', 'RunLocked',
+           'SaveFailed', 'Diverged', 'CheckpointError', 'RunExists', 'RunLock', 'remove_temp_files', 'run_lock',
+           'writes_run_dir', 'failure_message', 'write_atomic', 'write_json', 'write_text', 'write_figure',
+           'write_tensors', 'save_checkpoint', 'intact_note', 'verify_checkpoint', 'load_checkpoint_file',
+           'append_metrics', 'read_metrics', 'sync_metrics', 'end_epoch', 'FiniteWatch', 'diverged_message',
+           'collapse_reason', 'CollapseWatch', 'collapse_summary', 'sha256_of', 'cache_dir', 'fetch', 'repo_path',
+           'shipped', 'resolve']
 
 # %% ../nbs/40_runs.ipynb #2337a087
 class RunLocked(RuntimeError): "Another process writes this run directory (the command exits with code 2)."
@@ -431,3 +434,86 @@ def collapse_summary(run_dir) -> str | None:
     first = hit[0]['epoch'] - hit[0]['collapse_streak'] + 1
     kinds = sorted({r['collapse'] for r in rows if r.get('collapse') and r['epoch'] >= first})
     return f"{'/'.join(kinds)} representation from epoch {first} ({sum(1 for r in rows if r['epoch'] >= first and r.get('collapse'))} epochs flagged)"
+
+# %% ../nbs/40_runs.ipynb #3d4b847b
+SOURCE = dict(repo='amoc-nb/amoc_nb', ref='main')   # = settings.ini's git_url and install_ref (tests/test_shipped.py)
+RAW_URL = 'https://raw.githubusercontent.com/{repo}/{ref}/{path}'
+SHIPPED = 'data/pretrained'
+MANIFEST = 'MANIFEST.json'
+
+def sha256_of(path) -> str:
+    "The sha256 of the file at `path`, as hex."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def cache_dir() -> Path:
+    "Where downloaded files are kept: $AMOC_NB_CACHE, else ~/.cache/amoc_nb."
+    return Path(os.environ.get('AMOC_NB_CACHE') or Path.home()/'.cache'/'amoc_nb')
+
+def fetch(url: str, sha256: str | None, dest=None) -> Path:
+    """The file at `url`, checked: kept at `dest` (default: the cache, under the URL's file name) and downloaded only if
+    missing or different. A download whose sha256 is not `sha256` is refused and not kept (`sha256=None`: a manifest,
+    which carries the hashes of the files it lists)."""
+    dest = Path(dest) if dest else cache_dir()/Path(urllib.parse.urlparse(url).path).name
+    if dest.exists() and (sha256 is None or sha256_of(dest) == sha256): return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + TMP_SUFFIX)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, 'wb') as f: shutil.copyfileobj(r, f)
+    except OSError as e:                                          # URLError and HTTPError are OSErrors
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f'could not download {url} ({e}). Check the address and the connection, or put the file '
+                              f'at {dest} yourself.') from None
+    got = sha256_of(tmp)
+    if sha256 is not None and got != sha256:
+        tmp.unlink()
+        raise CheckpointError(f'{url} has sha256 {got}, not the expected {sha256}: it is not the published file. '
+                              'Refused, nothing kept: check the address and the expected hash.')
+    os.replace(tmp, dest)
+    return dest
+
+def repo_path(rel: str) -> Path:
+    "`rel` inside the checkout this package runs from (an editable install or the repository itself); may not exist."
+    from amoc_nb import __file__ as pkg
+    return Path(pkg).resolve().parent.parent/rel
+
+# %% ../nbs/40_runs.ipynb #61045b31
+def shipped(root=None) -> dict[str, dict]:
+    """The shipped files by name, from `root`/MANIFEST.json (default: the checkout's data/pretrained), else from the
+    repository at SOURCE's ref, fetched into the cache."""
+    root = Path(root) if root else repo_path(SHIPPED)
+    f = root/MANIFEST
+    if not f.exists():
+        f = fetch(RAW_URL.format(**SOURCE, path=f'{SHIPPED}/{MANIFEST}'), None, cache_dir()/SOURCE['ref']/MANIFEST)
+    try: entries = json.loads(f.read_text())
+    except ValueError as e: raise CheckpointError(f'{f} is not a valid manifest ({e}); delete it to fetch it again') from None
+    return {e['name']: e for e in entries}
+
+def resolve(spec, sha256: str | None = None, root=None) -> tuple[Path, str]:
+    """(local file, how it was found) for `spec`: an existing path wins; then a URL (`sha256` given, or after
+    '#sha256=' in it); then a shipped name, whose file must match the manifest's sha256 (fetched if it is not here)."""
+    p = Path(str(spec))
+    if p.exists(): return p, f'{p} (a path)'
+    s = str(spec)
+    if s.startswith(('http://', 'https://')):
+        url, _, frag = s.partition('#sha256=')
+        sha = sha256 or frag or None
+        if not sha: raise CheckpointError(f'{url}: give its sha256 (append #sha256=HEX), so that the file can be checked')
+        return fetch(url, sha), f'{url} (downloaded, sha256 checked)'
+    if '/' in s or os.sep in s or s.endswith('.pt'):           # meant as a path
+        raise CheckpointError(f'{s} does not exist: give a run directory, a checkpoint file, a URL or a shipped name')
+    names = shipped(root)
+    if s not in names:
+        raise CheckpointError(f'{s} does not exist: it is neither a path, a URL, nor a shipped encoder (shipped: '
+                              f"{', '.join(sorted(names)) or 'none'}; data/pretrained/MANIFEST.json)")
+    e = names[s]
+    local = (Path(root) if root else repo_path(SHIPPED))/e['file']
+    if local.exists():
+        if sha256_of(local) != e['sha256']:
+            raise CheckpointError(f"{local} does not match its sha256 in the manifest ({e['sha256'][:12]}...): the file "
+                                  'was changed or damaged. Restore it (git checkout) or delete it to fetch it again.')
+        return local, f"shipped {s!r} ({local}, sha256 checked)"
+    url = RAW_URL.format(**SOURCE, path=f"{SHIPPED}/{e['file']}")
+    return fetch(url, e['sha256'], cache_dir()/SOURCE['ref']/e['file']), f"shipped {s!r} (from {url}, sha256 checked)"
