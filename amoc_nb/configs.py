@@ -19,13 +19,13 @@ from .runs import write_json, shipped, CheckpointError
 
 # %% auto #0
 __all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'HEAD_INITS',
-           'TRADES_STARTS', 'LINEAR_RECIPES', 'FINETUNE_RECIPES', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS',
-           'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'AMP_DTYPES',
-           'PretrainConfig', 'config_for', 'validate', 'fill_recipe', 'LinearEvalConfig', 'linear_eval_config_for',
-           'inherit_recipe', 'validate_linear', 'check_common', 'FinetuneConfig', 'finetune_config_for',
-           'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline', 'config_to_dict',
-           'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice', 'use_amp', 'speed_setup',
-           'to_device_batch']
+           'TRADES_STARTS', 'LINEAR_RECIPES', 'FINETUNE_RECIPES', 'SUPERVISED_HELP', 'SMALL_LINEAR_DEFAULTS',
+           'SMALL_MODE_DEFAULTS', 'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS', 'CIFAR10_PRESETS',
+           'SMALL_PRESETS', 'AMP_DTYPES', 'PretrainConfig', 'config_for', 'validate', 'fill_recipe', 'LinearEvalConfig',
+           'linear_eval_config_for', 'inherit_recipe', 'validate_linear', 'check_common', 'FinetuneConfig',
+           'finetune_config_for', 'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
+           'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice',
+           'use_amp', 'speed_setup', 'to_device_batch']
 
 # %% ../nbs/41_configs.ipynb #e5a7bdeb
 AMP_MODES = ('auto', 'bf16', 'fp16', 'off')   # the training step's precision: 'auto' picks one for the device (`amp_choice`)
@@ -151,6 +151,10 @@ LINEAR_RECIPES = dict(paper=dict(pad_mode='zeros', last_batch='drop'), code=dict
 FINETUNE_RECIPES = dict(paper=dict(LINEAR_RECIPES['paper'], bn='adv', head_init='default', trades_start='gaussian'),
                         code=dict(LINEAR_RECIPES['code'], bn='auto', head_init='zero', trades_start='uniform'))
 
+SUPERVISED_HELP = dict(recipe="'paper' or 'code' (the authors' scripts); omitted: the pre-training run's",
+                       pad_mode="the random crop's border: 'zeros' or 'reflect' (the authors')",
+                       last_batch="an epoch's last partial batch: 'drop' or 'keep' (the authors')")
+
 def fill_recipe(cfg, recipes: dict) -> None:
     "Give every switch left at None its recipe's value (an unknown recipe is left for validation to name)."
     for k, v in recipes.get(cfg.recipe, {}).items():
@@ -192,9 +196,7 @@ class LinearEvalConfig:
                                 dataset="omitted: the pre-training run's dataset",
                                 mode='stdev: clean training of the head; robev: PGD-10 training of the head',
                                 bn="encoder BN branch; auto = adv, or clean for CCC/CAC/CCA/CAA",
-                                recipe="'paper' or 'code' (the authors' scripts); omitted: the pre-training run's",
-                                pad_mode="the random crop's border: 'zeros' or 'reflect' (the authors')",
-                                last_batch="an epoch's last partial batch: 'drop' or 'keep' (the authors')")
+                                **SUPERVISED_HELP)
     def __post_init__(self): fill_recipe(self, LINEAR_RECIPES)
 
 SMALL_LINEAR_DEFAULTS = dict(epochs=15, milestones=(9, 12), eps=0.1, padding=1, flip=False, image_size=16)
@@ -301,12 +303,10 @@ class FinetuneConfig:
                                 dataset="omitted: the pre-training run's dataset (cifar10 without --encoder)",
                                 loss='ce: PGD-10 adversarial training (paper); trades: TRADES (beta)',
                                 val_size='training images held out to pick the best epoch (never the test set)',
-                                recipe="'paper' or 'code' (the authors' scripts); omitted: the pre-training run's",
                                 bn="encoder BN branch; default: the recipe's ('adv'; 'auto' under --recipe code)",
-                                pad_mode="the random crop's border: 'zeros' or 'reflect' (the authors')",
-                                last_batch="an epoch's last partial batch: 'drop' or 'keep' (the authors')",
                                 head_init="the linear layer's init: 'default' or 'zero' (the authors')",
-                                trades_start="TRADES' inner PGD start: 'gaussian' (TRADES) or 'uniform' (the authors')")
+                                trades_start="TRADES' inner PGD start: 'gaussian' (TRADES) or 'uniform' (the authors')",
+                                **SUPERVISED_HELP)
     def __post_init__(self): fill_recipe(self, FINETUNE_RECIPES)
 
 SMALL_FINETUNE_DEFAULTS = dict(arch='small_cnn', epochs=15, milestones=(10, 13), eps=0.1, padding=1, flip=False,
