@@ -514,6 +514,6 @@ def resolve(spec, sha256: str | None = None, root=None) -> tuple[Path, str]:
         if sha256_of(local) != e['sha256']:
             raise CheckpointError(f"{local} does not match its sha256 in the manifest ({e['sha256'][:12]}...): the file "
                                   'was changed or damaged. Restore it (git checkout) or delete it to fetch it again.')
-        return local, f"shipped {s!r} ({local}, sha256 checked)"
+        return local, f"shipped {s!r} ({SHIPPED}/{e['file']} in the checkout, sha256 checked)"
     url = RAW_URL.format(**SOURCE, path=f"{SHIPPED}/{e['file']}")
     return fetch(url, e['sha256'], cache_dir()/SOURCE['ref']/e['file']), f"shipped {s!r} (from {url}, sha256 checked)"
