@@ -79,8 +79,8 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
                    progress: bool = True, desc: str = 'train') -> tuple[nn.Module, dict]:
     """Train `clf` on `train` with `loss_fn`, optimising `params`; write config.json, metrics.jsonl and checkpoint.pt
     (kind `kind`) in `out`. `cfg` needs: epochs, batch_size, lr, sgd_momentum, milestones, weight_decay, padding, flip,
-    seed, device (and eps, alpha, attack_steps if `val` is given); pad_mode and last_batch if it has them. Returns (clf with the final or the best-on-`val`
-    weights, info)."""
+    seed, device (and eps, alpha, attack_steps if `val` is given; pad_mode and last_batch if it has them). Returns
+    (clf with the final or the best-on-`val` weights, info)."""
     out, device = Path(out), resolve_device(cfg.device)
     ck, history = open_run(cfg, out, resume, kind)            # refuses to overwrite a run; checks a resumed config
     clf.to(device)
@@ -90,7 +90,8 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     x_train, y_train = train.x.to(device), train.y.to(device)
     keep = getattr(cfg, 'last_batch', None) == 'keep'            # the authors' loaders train on the partial batch
     epoch_batches = lambda gen: batch_indices(len(x_train), cfg.batch_size, gen, shuffle=gen is not None, drop_last=not keep)
-    n_steps, n_seen = len(epoch_batches(None)), sum(map(len, epoch_batches(None)))
+    sizes = [len(b) for b in epoch_batches(None)]
+    n_steps, n_seen = len(sizes), sum(sizes)
     if len(x_train) < cfg.batch_size: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     torch.manual_seed(cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
