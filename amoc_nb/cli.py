@@ -89,6 +89,9 @@ COMMANDS = {
     'compare': Command('amoc_nb.experiments:CompareConfig', 'amoc_nb.experiments:compare_config_for',
                        'amoc_nb.experiments:run_compare',
                        "two finished runs' accuracies side by side (e.g. fast path vs plain path)"),
+    'reproduce': Command('amoc_nb.experiments:ReproduceConfig', 'amoc_nb.experiments:reproduce_config_for',
+                         'amoc_nb.experiments:run_reproduce',
+                         "the paper's tables, Figure 2 and claims on digits over seeds: data/results/digits.json"),
 }
 
 def _obj(path: str):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/41_configs.ipynb #b9be9b75
 from __future__ import annotations
-import dataclasses, json, os
+import dataclasses, json, math, os
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import ClassVar
@@ -18,17 +18,19 @@ from .losses import get_variant, check_lambda, ENQUEUE_ORDERS, RECIPES, ATTACK_A
 from .runs import write_json, shipped, CheckpointError
 
 # %% auto #0
-__all__ = ['AMP_MODES', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES', 'BN_CHOICES', 'WEIGHT_DECAY', 'HEAD_INITS',
-           'TRADES_STARTS', 'LINEAR_RECIPES', 'FINETUNE_RECIPES', 'SUPERVISED_HELP', 'SMALL_LINEAR_DEFAULTS',
-           'SMALL_MODE_DEFAULTS', 'FINETUNE_LOSSES', 'SMALL_FINETUNE_DEFAULTS', 'METHODS', 'CIFAR10_PRESETS',
-           'SMALL_PRESETS', 'AMP_DTYPES', 'PretrainConfig', 'config_for', 'validate', 'fill_recipe', 'LinearEvalConfig',
+__all__ = ['AMP_MODES', 'NEGATIVES', 'PAPER_EPS', 'PAPER_D', 'DIGITS', 'SMALL_DEFAULTS', 'RESUMABLE_CHANGES', 'LINEAR_MODES',
+           'BN_CHOICES', 'WEIGHT_DECAY', 'HEAD_INITS', 'TRADES_STARTS', 'LINEAR_RECIPES', 'FINETUNE_RECIPES',
+           'SUPERVISED_HELP', 'SMALL_LINEAR_DEFAULTS', 'SMALL_MODE_DEFAULTS', 'FINETUNE_LOSSES',
+           'SMALL_FINETUNE_DEFAULTS', 'METHODS', 'CIFAR10_PRESETS', 'SMALL_PRESETS', 'AMP_DTYPES', 'PretrainConfig',
+           'scaled_budgets', 'Protocol', 'config_for', 'validate', 'fill_recipe', 'LinearEvalConfig',
            'linear_eval_config_for', 'inherit_recipe', 'validate_linear', 'check_common', 'FinetuneConfig',
            'finetune_config_for', 'validate_finetune', 'BaselineConfig', 'baseline_config_for', 'validate_baseline',
            'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'resolve_device', 'amp_choice',
            'use_amp', 'speed_setup', 'to_device_batch']
 
 # %% ../nbs/41_configs.ipynb #e5a7bdeb
-AMP_MODES = ('auto', 'bf16', 'fp16', 'off')   # the training step's precision: 'auto' picks one for the device (`amp_choice`)
+AMP_MODES = ('auto', 'bf16', 'fp16', 'off')
+NEGATIVES = ('bank', 'batch')  # where eq. 3.1's negatives come from: the memory banks, or the batch's other keys   # the training step's precision: 'auto' picks one for the device (`amp_choice`)
 
 @dataclass
 class PretrainConfig:
@@ -65,6 +67,8 @@ class PretrainConfig:
     last_batch: str | None = None     # an epoch's last partial batch: 'drop' or 'keep' (authors' loader). None: recipe's
     blur: str | None = None           # '3x3' kernel, or 'pil': PIL's GaussianBlur(radius) (authors', lesson 00). None: recipe's
     jitter_order: str | None = None   # colour-jitter step order per 'batch' (kornia) or 'image' (torchvision). None: recipe's
+    dual_bn: bool = True           # False: one BN for clean and adversarial inputs (the ablation; lesson 01's share_bn)
+    negatives: str = 'bank'        # 'batch': the batch's other keys instead of the banks (lesson 10's ablation)
     crop_scale: tuple = (0.2, 1.0)
     flip: bool = True
     data_root: str = 'data'
@@ -81,7 +85,7 @@ class PretrainConfig:
     CHOICES: ClassVar[dict] = dict(amp=AMP_MODES, views=('device', 'host'), recipe=tuple(RECIPES),
                                    attack_anchor=ATTACK_ANCHORS, shuffle_bn=('auto', 'on', 'off'),
                                    lr_schedule=LR_SCHEDULES, init=INITS, last_batch=LAST_BATCHES, blur=BLURS,
-                                   jitter_order=JITTER_ORDERS)
+                                   jitter_order=JITTER_ORDERS, negatives=NEGATIVES)
     HELP: ClassVar[dict] = dict(
         recipe="the run as the paper writes it, or as the authors' code runs it (sets --variant and the switches below; lesson 05)",
         variant="one of Table 1's seven, or CAA; default: the recipe's (ACC, or ACA under --recipe code, as the authors' default)",
@@ -94,15 +98,61 @@ class PretrainConfig:
         blur="'3x3': a 3x3 Gaussian kernel; 'pil': PIL's GaussianBlur(radius=sigma), the authors' (lesson 00)",
         jitter_order="the colour jitter's step order, drawn per 'batch' (kornia) or per 'image' (torchvision, the authors')",
         shuffle_bn="MoCo's shuffled BN for the key network: 'auto' (on with N > 1 processes), 'on' or 'off'",
-        bn_groups='--shuffle-bn on in one process: the BN groups it emulates')
+        bn_groups='--shuffle-bn on in one process: the BN groups it emulates',
+        dual_bn='--no-dual-bn: one BatchNorm for clean and adversarial inputs (the ablation of lesson 21)',
+        negatives="'bank': the memory banks (AMOC); 'batch': the batch's other keys, at the same batch size (lesson 10)")
 
     def __post_init__(self):                  # a switch left at None takes the recipe's value
         for k, v in RECIPES.get(self.recipe, {}).items():
             if getattr(self, k) is None: setattr(self, k, v)
 
-SMALL_DEFAULTS = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, bank_size=512, lr=0.3, m=0.99,
-                      warmup_epochs=5, eps=0.1, alpha=0.025, eps_warmup_epochs=0.3 * 50, crop_scale=(0.3, 1.0),
-                      flip=False, epochs=50)   # m: about 10 steps an epoch, so the key encoder averages ~100 (lesson 02)
+PAPER_EPS, PAPER_D = 8 / 255, 3 * 32 * 32      # Table 2's l_inf budget and CIFAR-10's input dimension
+
+def scaled_budgets(eps: float = PAPER_EPS, image_shape=(3, 32, 32)) -> dict:
+    "Table 2's budgets for l_inf `eps` on `image_shape`: l2 grows as eps*sqrt(d), l1 as eps*d (lesson 09 explains)."
+    d, s = math.prod(image_shape), eps / PAPER_EPS                  # s = 1 exactly for the paper's budget
+    return dict(scale=s, linf=eps, l2=0.5 * s * math.sqrt(d / PAPER_D), l1=12 * s * (d / PAPER_D), pgd20_step=0.0031 * s)
+
+@dataclass(frozen=True)
+class Protocol:
+    """One named set of settings every measured number of a dataset comes from: the demo, the lessons,
+    `config_for` and `amoc-nb reproduce` all read it. `print(DIGITS)` shows every value."""
+    name: str
+    dataset: str
+    image_size: int
+    arch: str
+    width: int
+    pretrain_epochs: int          # AMOC and ACL pre-training
+    short_fraction: float         # Table 5's "short" pre-training: this fraction of the epochs (paper: 200 of 1000)
+    eps: float                    # l_inf budget: pre-training, RobEv, fine-tuning, the PGD-20 test
+    alpha: float                  # pre-training PGD step
+    eps_warmup_epochs: float      # pre-training ramps eps (and alpha) from 0 over these epochs
+    stdev_epochs: int             # linear evaluation (eq. 3.5), clean head
+    robev_epochs: int             # linear evaluation, head trained on PGD examples
+    finetune_epochs: int          # eq. 3.6
+    supervised_epochs: int        # AdvTraining and TRADES from scratch
+    seeds: tuple = (0, 1, 2)
+
+    @property
+    def short_epochs(self) -> int: return max(1, round(self.pretrain_epochs * self.short_fraction))
+    @property
+    def budgets(self) -> dict: return scaled_budgets(self.eps, (3, self.image_size, self.image_size))
+
+    def __str__(self) -> str:
+        b = self.budgets
+        rows = [(f.name, getattr(self, f.name)) for f in dataclasses.fields(self)] + [
+            ('short_epochs', self.short_epochs), ('test: PGD-20 l_inf eps / step', f"{b['linf']:.4g} / {b['pgd20_step']:.4g}"),
+            ('test: PGD-50 l_2 eps', f"{b['l2']:.4g}"), ('test: PGD-50 l_1 eps', f"{b['l1']:.4g}")]
+        return f'Protocol {self.name!r}\n' + '\n'.join(f'  {k:<32} {v}' for k, v in rows)
+
+DIGITS = Protocol('digits', 'digits', image_size=16, arch='small_cnn', width=32, pretrain_epochs=40, short_fraction=0.2,
+                  eps=0.1, alpha=0.025, eps_warmup_epochs=12, stdev_epochs=15, robev_epochs=10, finetune_epochs=15,
+                  supervised_epochs=30)
+
+SMALL_DEFAULTS = dict(arch=DIGITS.arch, width=DIGITS.width, image_size=DIGITS.image_size, batch_size=128, bank_size=512,
+                      lr=0.3, m=0.99, warmup_epochs=5, eps=DIGITS.eps, alpha=DIGITS.alpha,
+                      eps_warmup_epochs=DIGITS.eps_warmup_epochs, crop_scale=(0.3, 1.0), flip=False,
+                      epochs=DIGITS.pretrain_epochs)   # m: about 10 steps an epoch, so the key encoder averages ~100 (lesson 02)
 # fields a resumed run may change: where it runs and how long it goes on
 RESUMABLE_CHANGES = ('epochs', 'device', 'download', 'data_root', 'amp', 'channels_last', 'compile')
 
@@ -199,8 +249,10 @@ class LinearEvalConfig:
                                 **SUPERVISED_HELP)
     def __post_init__(self): fill_recipe(self, LINEAR_RECIPES)
 
-SMALL_LINEAR_DEFAULTS = dict(epochs=15, milestones=(9, 12), eps=0.1, padding=1, flip=False, image_size=16)
-SMALL_MODE_DEFAULTS = dict(stdev=dict(lr=1.0), robev=dict(lr=0.3, attack_steps=5, epochs=10, milestones=(6, 8)))  # measured
+SMALL_LINEAR_DEFAULTS = dict(epochs=DIGITS.stdev_epochs, milestones=(9, 12), eps=DIGITS.eps, padding=1, flip=False,
+                             image_size=DIGITS.image_size)
+SMALL_MODE_DEFAULTS = dict(stdev=dict(lr=1.0), robev=dict(lr=0.3, attack_steps=5, epochs=DIGITS.robev_epochs,
+                                                          milestones=(6, 8)))  # measured
 
 def linear_eval_config_for(dataset: str | None = None, **overrides) -> LinearEvalConfig:
     "Paper values for cifar10, short ones for digits/synthetic, then `overrides`. No dataset: the pre-training run's."
@@ -309,7 +361,7 @@ class FinetuneConfig:
                                 **SUPERVISED_HELP)
     def __post_init__(self): fill_recipe(self, FINETUNE_RECIPES)
 
-SMALL_FINETUNE_DEFAULTS = dict(arch='small_cnn', epochs=15, milestones=(10, 13), eps=0.1, padding=1, flip=False,
+SMALL_FINETUNE_DEFAULTS = dict(arch=DIGITS.arch, epochs=DIGITS.finetune_epochs, milestones=(10, 13), eps=DIGITS.eps, padding=1, flip=False,
                                image_size=16)
 
 def finetune_config_for(dataset: str | None = None, **overrides) -> FinetuneConfig:
@@ -394,12 +446,14 @@ CIFAR10_PRESETS = dict(
     acl=dict(epochs=200, batch_size=256, lr=0.1, weight_decay=5e-4, warmup_epochs=10, eps=8 / 255, alpha=2 / 255,
              attack_steps=5, temperature=0.5, crop_scale=(0.2, 1.0), flip=True))
 # digits / synthetic: AMOC's small settings (SMALL_DEFAULTS above) for every method
-_SMALL = dict(arch='small_cnn', width=32, image_size=16, batch_size=128, eps=0.1, alpha=0.025, flip=False)
+_SMALL = dict(arch=DIGITS.arch, width=DIGITS.width, image_size=DIGITS.image_size, batch_size=128, eps=DIGITS.eps,
+              alpha=DIGITS.alpha, flip=False)
 SMALL_PRESETS = dict(
-    at=dict(_SMALL, epochs=30, lr=0.1, milestones=(20, 25), attack_steps=10, padding=2),
-    trades=dict(_SMALL, epochs=30, lr=0.1, weight_decay=2e-4, milestones=(20, 25), attack_steps=10, beta=6.0,
+    at=dict(_SMALL, epochs=DIGITS.supervised_epochs, lr=0.1, milestones=(20, 25), attack_steps=10, padding=2),
+    trades=dict(_SMALL, epochs=DIGITS.supervised_epochs, lr=0.1, weight_decay=2e-4, milestones=(20, 25), attack_steps=10, beta=6.0,
                 padding=2),
-    acl=dict(_SMALL, epochs=50, lr=0.06, warmup_epochs=5, attack_steps=5, eps_warmup_epochs=0.3 * 50,
+    acl=dict(_SMALL, epochs=DIGITS.pretrain_epochs, lr=0.06, warmup_epochs=5, attack_steps=5,
+             eps_warmup_epochs=DIGITS.eps_warmup_epochs,
              crop_scale=(0.3, 1.0), temperature=0.5))
 
 def _check_method(method) -> str:

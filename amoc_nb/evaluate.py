@@ -18,14 +18,15 @@ from .data import DatasetMissing, to_float
 from .attacks import (NORMS, pgd_attack, deepfool_linf, autoattack, attack_mode, accuracy, predict,
                              _flat_norm)
 from .runs import write_figure
-from .configs import resolve_device
+from .configs import resolve_device, scaled_budgets, PAPER_EPS
 from .models import eval_copy
 
 # %% auto #0
-__all__ = ['PAPER_EPS', 'PAPER_D', 'ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL',
-           'CIFAR10C_MD5', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack', 'check_budget',
-           'evaluate_classifier', 'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c',
-           'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c']
+__all__ = ['ATTACK_NAMES', 'DEFAULT_EPS', 'CORRUPTIONS', 'SEVERITIES', 'CIFAR10C_DIR', 'CIFAR10C_URL', 'CIFAR10C_MD5',
+           'DIGITS_LEFT_OUT', 'DIGITS_CAVEATS', 'AttackSpec', 'attack_suite', 'check_attacks', 'run_attack',
+           'check_budget', 'evaluate_classifier', 'sanity_checks', 'sanity_summary', 'cifar10c_labels', 'load_cifar10c',
+           'write_cifar10c_fixture', 'download_cifar10c', 'cifar10c_accuracy', 'plot_cifar10c', 'digits_corruptions',
+           'corrupt_images']
 
 # %% ../nbs/09_evaluate.ipynb #5b1877c5
 @dataclass(frozen=True)
@@ -51,16 +52,13 @@ class AttackSpec:
         if self.method == 'deepfool': return f'DeepFool {self.norm} eps {self.eps:.4g}, {self.steps} steps, overshoot {self.overshoot}'
         return f"AutoAttack {'standard' if not self.aa_attacks else 'custom: ' + '+'.join(self.aa_attacks)} {self.norm} eps {self.eps:.4g}"
 
-PAPER_EPS = 8 / 255
-PAPER_D = 3 * 32 * 32
 ATTACK_NAMES = ('clean', 'pgd20', 'deepfool', 'autoattack', 'apgd-ce', 'pgd50_l1', 'pgd50_l2')
 DEFAULT_EPS = dict(cifar10=PAPER_EPS, digits=0.1, synthetic=0.1)
 
 def attack_suite(eps: float = PAPER_EPS, image_shape=(3, 32, 32)) -> dict[str, AttackSpec]:
     "Table 2 for an l_inf budget `eps` and images of `image_shape` (C,H,W); exactly the paper's for 8/255 and 3x32x32."
-    d = math.prod(image_shape)
-    s = eps / PAPER_EPS                                   # 1.0 exactly for the paper's budget
-    e2, e1 = 0.5 * s * math.sqrt(d / PAPER_D), 12 * s * (d / PAPER_D)
+    b = scaled_budgets(eps, image_shape)                  # the paper's budgets, exactly, for 8/255 and 3x32x32
+    s, e1, e2 = b['scale'], b['l1'], b['l2']
     return {a.name: a for a in [
         AttackSpec('clean', 'clean'),
         AttackSpec('pgd20', 'pgd', 'linf', eps, 20, 0.0031 * s),
@@ -301,3 +299,37 @@ def plot_cifar10c(results: dict, path: str | os.PathLike | None = None, title: s
     if path is not None:
         write_figure(fig, path, dpi=120)
     return fig
+
+# %% ../nbs/09_evaluate.ipynb #77a8b181
+DIGITS_LEFT_OUT = {}         # every imagecorruptions function runs on 16x16 digits and changes them (saturate: at severity 4-5)
+DIGITS_CAVEATS = {'saturate': 'severities 1-3 scale the HSV saturation, zero on a grey digit: the image is unchanged'}
+def _corruption_functions():
+    try: from imagecorruptions import corruptions, get_corruption_names
+    except ImportError:
+        raise ImportError('the digits corruptions need imagecorruptions: pip install imagecorruptions-imaug '
+                          '(or pip install -e ".[corruptions]")') from None
+    return corruptions, get_corruption_names('all')
+
+def digits_corruptions() -> tuple[str, ...]:
+    "The imagecorruptions functions of the digits preview: every one that runs on 16x16 images and changes them."
+    return tuple(c for c in _corruption_functions()[1] if c not in DIGITS_LEFT_OUT)
+
+def corrupt_images(x: torch.Tensor, name: str, severity: int, seed: int = 0) -> torch.Tensor:
+    """`x` (N,3,H,W) in [0,1], handed over as PIL images (as `imagecorruptions.corrupt` does), under the imagecorruptions function `name` at `severity` (1-5), through uint8 as the
+    benchmark stores images; the functions draw from numpy's global RNG, seeded here so a set is made the same twice.
+    A NaN pixel (spatter's 0/0 when a small image gets no drop) keeps its value: no drop there, no change."""
+    import PIL.Image
+    funcs, names = _corruption_functions()
+    if name not in names: raise ValueError(f"unknown corruption {name!r}; choose from {', '.join(names)}")
+    if severity not in SEVERITIES: raise ValueError(f'severity must be one of {SEVERITIES}, got {severity}')
+    f, state = getattr(funcs, name), np.random.get_state()
+    np.random.seed(seed)
+    try:
+        imgs = (x.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+        out = []
+        for im in imgs:
+            o = np.asarray(f(PIL.Image.fromarray(im), severity), dtype=np.float64)
+            # spatter divides by the largest drop; on a 16x16 image there may be none (0/0): no drop, no change
+            out.append(np.uint8(np.clip(np.where(np.isnan(o), im, o), 0, 255)))
+    finally: np.random.set_state(state)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float() / 255

@@ -29,13 +29,16 @@ from . import viz
 from .runs import writes_run_dir, write_json, write_text, write_tensors, write_figure, collapse_summary
 
 # %% auto #0
-__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'NOT_ACCURACIES', 'PresetConfig', 'DemoConfig',
-           'demo_config_for', 'validate_demo', 'pretrain_config', 'linear_config', 'finetune_config', 'baseline_config',
-           'estimate', 'describe_estimate', 'test_tensors', 'stages', 'random_encoder', 'calibrate_bn', 'classifiers',
-           'attack_all', 'collect_results', 'table6_checks', 'demo_targets', 'report_md', 'controls_md', 'learning_md',
-           'make_figures', 'time_part', 'run_demo', 'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for',
-           'run_preset', 'accuracies', 'compare_results', 'load_results', 'CompareConfig', 'compare_config_for',
-           'run_compare']
+__all__ = ['PRESETS', 'DEMO_RESUMABLE', 'RANDOM', 'DEMO_TARGETS', 'NOT_ACCURACIES', 'PresetConfig', 'PARTS', 'TABLE6_ROWS',
+           'SUITE', 'METRIC_NAMES', 'VERDICT_RULE', 'DemoConfig', 'demo_config_for', 'validate_demo', 'pretrain_config',
+           'linear_config', 'finetune_config', 'baseline_config', 'estimate', 'describe_estimate', 'test_tensors',
+           'stages', 'random_encoder', 'calibrate_bn', 'classifiers', 'attack_all', 'collect_results', 'table6_checks',
+           'demo_targets', 'report_md', 'controls_md', 'learning_md', 'make_figures', 'time_part', 'run_demo',
+           'aggregate_seeds', 'seeds_md', 'run_seeds', 'preset_config_for', 'run_preset', 'accuracies',
+           'compare_results', 'load_results', 'CompareConfig', 'compare_config_for', 'run_compare', 'ReproduceConfig',
+           'reproduce_config_for', 'encoders', 'jobs', 'seed_stages', 'classifier_path', 'corrupted_test_set',
+           'measure', 'records', 'per_seed', 'verdict', 'best_of', 'claims', 'git_commit', 'reproduce_estimate',
+           'measured_all', 'collect_tables', 'run_reproduce', 'write_results']
 
 # %% ../nbs/13_experiments.ipynb #d94f7a3e
 @dataclass
@@ -694,3 +697,433 @@ def run_compare(cfg: CompareConfig) -> None:
           f"{'within' if agree else 'NOT within'} {cfg.tolerance:g} points")
     if cfg.json: print(json.dumps(dict(runs=[str(r) for r in cfg.runs], settings_differ=settings, rows=rows,
                                        max_abs_diff=abs(worst['diff']), tolerance=cfg.tolerance, agree=agree)))
+
+# %% ../nbs/13_experiments.ipynb #a22a1ead
+from .configs import DIGITS
+from .evaluate import digits_corruptions, corrupt_images, DIGITS_LEFT_OUT, DIGITS_CAVEATS, SEVERITIES
+from .models import eval_copy
+from .runs import repo_path
+
+PARTS = ('table6', 'table4', 'table3', 'table5', 'figure2', 'ablations')
+TABLE6_ROWS = ('CCC', 'CAC', 'CCA', 'CAA', 'ACC', 'ACA', 'ACA+', 'AAC', 'AAA')   # ACA as written, then ACA+
+SUITE = ('clean', 'pgd20', 'deepfool', 'autoattack', 'pgd50_l1', 'pgd50_l2')      # Table 3's columns
+METRIC_NAMES = {'pgd50_l1': 'pgd_l1', 'pgd50_l2': 'pgd_l2'}                       # the results file's metric names
+
+@dataclass
+class ReproduceConfig:
+    "Settings of `amoc-nb reproduce`: which parts of the paper, which seeds; every other value is the protocol's."
+    only: tuple[str, ...] = ()               # parts to run (default: all of PARTS)
+    seeds: tuple[int, ...] = DIGITS.seeds
+    results: str = 'data/results/digits.json'   # the results file written at the end ('' : none)
+    pretrain_epochs: int = 0                 # 0: the protocol's; smaller only to test the driver (the file says so)
+    linear_epochs: int = 0                   # 0: the protocol's
+    finetune_epochs: int = 0                 # 0: the protocol's
+    n_test: int = 0                          # first N test images (0: all)
+    data_root: str = 'data'
+    device: str = 'auto'
+    HELP: ClassVar[dict] = dict(only='parts: ' + ', '.join(PARTS) + ' (default: all)', seeds='seeds, e.g. 0 1 2',
+                                results="the results file ('' writes none)",
+                                pretrain_epochs="0: the protocol's (a smaller value is for testing the driver)")
+
+def reproduce_config_for(**overrides) -> ReproduceConfig:
+    cfg = ReproduceConfig(**overrides)
+    cfg.only, cfg.seeds = tuple(cfg.only) or PARTS, tuple(int(s) for s in cfg.seeds)
+    bad = [p for p in cfg.only if p not in PARTS]
+    if bad: raise ValueError(f"unknown --only {', '.join(bad)}; choose from {', '.join(PARTS)}")
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds) or min(cfg.seeds) < 0:
+        raise ValueError(f'--seeds must be distinct seeds >= 0, e.g. --seeds 0 1 2; got {cfg.seeds}')
+    for k in ('pretrain_epochs', 'linear_epochs', 'finetune_epochs', 'n_test'):
+        if getattr(cfg, k) < 0: raise ValueError(f'--{k.replace("_", "-")} must be >= 0, got {getattr(cfg, k)}')
+    return cfg
+
+
+# %% ../nbs/13_experiments.ipynb #deadbb74
+def _short(d: DemoConfig) -> DemoConfig:
+    "Table 5's short pre-training: the protocol's fraction of the epochs, the eps ramp shortened alike."
+    f = DIGITS.short_fraction
+    return dataclasses.replace(d, pretrain_epochs=max(1, round(d.pretrain_epochs * f)), eps_warmup_epochs=d.eps_warmup_epochs * f)
+
+def encoders(d: DemoConfig) -> dict:
+    """Every encoder the reproduction trains for one seed: {name: (kind, config, record fields)}. kind 'amoc' or
+    'baseline'; AdvTraining and TRADES are supervised classifiers (kind 'supervised')."""
+    amoc = lambda v, dd=d, **kw: ('amoc', dataclasses.replace(pretrain_config(dd, v), **kw))
+    rec = lambda method, variant, dd=d, **kw: dict(method=method, variant=variant, **{'pretrain_epochs': dd.pretrain_epochs, **kw})
+    e = {v: (*amoc(v), rec('AMOC', v)) for v in TABLE6_ROWS if v not in ('ACA', 'ACA+')}
+    e['ACA'] = (*amoc('ACA', aca_plus=False), rec('AMOC', 'ACA'))              # as written: M_adv never written
+    e['ACA+'] = (*amoc('ACA', aca_plus=True), rec('AMOC', 'ACA+'))             # the authors' code
+    s = _short(d)
+    e['ACC-short'] = (*amoc('ACC', s), rec('AMOC', 'ACC', s))
+    e['ACA+-short'] = (*amoc('ACA', s, aca_plus=True), rec('AMOC', 'ACA+', s))
+    e['ACC-single-bn'] = (*amoc('ACC', dual_bn=False), rec('AMOC', 'ACC', setting='single BN'))
+    e['ACC-in-batch'] = (*amoc('ACC', negatives='batch'), rec('AMOC', 'ACC', setting='in-batch negatives'))
+    e['ACL'] = ('baseline', baseline_config(d, 'acl'), rec('ACL', None))
+    e['ACL-short'] = ('baseline', baseline_config(s, 'acl'), rec('ACL', None, s))
+    for m, name in (('at', 'AdvTraining'), ('trades', 'TRADES')):
+        e[name] = ('supervised', baseline_config(d, m), rec(name, None, pretrain_epochs=0))
+    return e
+
+def jobs(part: str) -> list[tuple[str, str, tuple]]:
+    "(encoder, evaluation, metrics) that `part` measures; 'supervised' rows are AdvTraining and TRADES as trained."
+    if part == 'table6':
+        return [j for v in TABLE6_ROWS for j in ((v, 'stdev', ('clean', 'pgd20', 'autoattack')), (v, 'robev', ('clean', 'pgd20')))]
+    if part == 'table4':
+        return [(n, ev, ('clean', 'pgd20')) for n in ('ACL', 'ACC', 'ACA+') for ev in ('stdev', 'robev')]
+    if part == 'table3':
+        return [(n, 'finetune', SUITE) for n in ('ACC', 'ACA+')] + [(n, 'supervised', SUITE) for n in ('AdvTraining', 'TRADES')]
+    if part == 'table5':
+        return [(n + s, 'finetune', ('clean', 'pgd20', 'autoattack')) for n in ('ACL', 'ACC', 'ACA+') for s in ('-short', '')]
+    if part == 'figure2':
+        return [('AdvTraining', 'supervised', ('corruptions',)), ('TRADES', 'supervised', ('corruptions',)),
+                ('ACA+', 'finetune', ('corruptions',))]
+    if part == 'ablations':
+        return [(n, ev, ('clean', 'pgd20')) for n in ('ACC', 'ACC-single-bn', 'ACC-in-batch', 'ACL') for ev in ('stdev', 'robev')]
+    raise ValueError(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+
+def _dir(name: str) -> str: return name.replace('+', '-plus')
+
+def seed_stages(d: DemoConfig, out: Path, parts) -> list[tuple[str, str, Path, callable]]:
+    "(part, stage name, run directory, function, epochs if a pre-training) of every training stage `parts` need, each once, in order."
+    enc, st, seen = encoders(d), [], set()
+    def add(part, name, path, fn, epochs=None):
+        if name not in seen: seen.add(name); st.append((part, name, path, fn, epochs))
+    for part in parts:
+        for name, ev, _ in jobs(part):
+            kind, cfg, _ = enc[name]
+            src = out/('pretrain' if kind == 'amoc' else 'baselines')/_dir(name)
+            src = out/('pretrain' if kind == 'amoc' else 'baselines')/_dir(name)
+            run = (lambda c=cfg, p=src: pretrain(c, p, resume=True, progress=False)) if kind == 'amoc' else \
+                  (lambda c=cfg, p=src: run_baseline(c, p, resume=True, progress=False))
+            add(part, f'{kind} {name}', src, run, None if kind == 'supervised' else cfg.epochs)
+            if ev == 'supervised': continue
+            dst = out/ev/_dir(name)
+            fn = (lambda p=src, q=dst: run_finetune(finetune_config(d, p), q, resume=True, progress=False)) if ev == 'finetune' \
+                else (lambda p=src, q=dst, ev=ev: run_linear_eval(linear_config(d, p, ev), q, resume=True, progress=False))
+            add(part, f'{ev} {name}', dst, fn)
+    return st
+
+def _stage_done(name: str, path: Path, epochs: int | None) -> bool:
+    "A pre-training (AMOC, ACL) is done at its last epoch; a classifier's training when results.json is written."
+    if epochs is None: return (path/'results.json').exists()
+    return (path/'checkpoint.pt').exists() and load_checkpoint(path)['epoch'] >= epochs
+
+def classifier_path(out: Path, name: str, ev: str) -> Path:
+    return out/('baselines' if ev == 'supervised' else ev)/_dir(name)/'classifier.pt'
+
+
+# %% ../nbs/13_experiments.ipynb #a5d7e8ad
+def corrupted_test_set(x: torch.Tensor, out: Path, progress: bool = True) -> dict:
+    "{(corruption, severity): images} of the digits preview, made once and kept in `out`/corrupted_test_set.pt."
+    p = out/'corrupted_test_set.pt'
+    names = digits_corruptions()
+    if p.exists():
+        try:
+            t = torch.load(p, weights_only=True)
+            if t['names'] == list(names) and t['n'] == len(x): return {(c, s): t['x'][i, j].float() / 255 for i, c in enumerate(names) for j, s in enumerate(SEVERITIES)}
+        except Exception: pass                                 # damaged: made again, the same (seeded)
+    xs = torch.stack([torch.stack([(corrupt_images(x, c, s, seed=100 * i + s) * 255).round().to(torch.uint8) for s in SEVERITIES])
+                      for i, c in enumerate(tqdm(names, desc='corrupting the test set', disable=not progress, leave=False))])
+    write_tensors({'x': xs, 'names': list(names), 'n': len(x)}, p, 'the corrupted test set', _INTACT)
+    return {(c, s): xs[i, j].float() / 255 for i, c in enumerate(names) for j, s in enumerate(SEVERITIES)}
+
+def measure(out: Path, d: DemoConfig, parts, x, y, progress: bool = True, clock=None) -> dict:
+    """Every number `parts` need for one seed, cached in `out`/evaluations.json {'name/eval': {metric: accuracy}};
+    AutoAttack attacks only the images PGD-20 left correct (the worst case over both, as in the demo)."""
+    cache = out/'evaluations.json'
+    try: done = json.loads(cache.read_text()) if cache.exists() else {}
+    except ValueError: done = {}                               # damaged: measured again
+    device, corrupted = resolve_device(d.device), None
+    todo = [(part, n, ev, m) for part in parts for n, ev, ms in jobs(part) for m in ms
+            if m not in done.get(f'{n}/{ev}', {})]
+    for part, name, ev, metric in tqdm(todo, desc='measuring', disable=not progress, leave=False):
+        key, t = f'{name}/{ev}', time.time()
+        row = done.setdefault(key, {})
+        if metric in row: continue                             # measured with another metric of the same attack
+        model = load_classifier(classifier_path(out, name, ev)).to(device)
+        if metric == 'corruptions':
+            corrupted = corrupted or corrupted_test_set(x, out.parent, progress)
+            net = eval_copy(model.float())                     # BN folded (lesson 01): 90 clean passes
+            with torch.no_grad():
+                row['corruptions'] = {f'{c}/{s}': float((net(xc.to(device)).argmax(1).cpu() == y).float().mean())
+                                      for (c, s), xc in corrupted.items()}
+        elif metric == 'autoattack':
+            masks = {}
+            acc = evaluate_classifier(model, x, y, ('pgd20',), d.eps, device=device, seed=d.seed, masks=masks)
+            row.setdefault('pgd20', acc['pgd20'])
+            details = {}
+            row['autoattack'] = evaluate_classifier(model, x, y, ('autoattack',), d.eps, device=device, seed=d.seed,
+                                                    details=details, survivors=('pgd20', masks['pgd20']))['autoattack']
+            row['autoattack_attacked'] = details['autoattack']['attacked']
+        else: row[metric] = evaluate_classifier(model, x, y, (metric,), d.eps, device=device, seed=d.seed)[metric]
+        write_json(done, cache, 'the evaluations', _INTACT)
+        if clock: clock(part, t)
+    return done
+
+def records(evals: dict, d: DemoConfig, parts) -> dict:
+    "The flat records of the results file, per part: method, variant, eval, seed, pretrain_epochs, metric, value."
+    enc, tables = encoders(d), {}
+    for part in parts:
+        rows = tables.setdefault(part, [])
+        for name, ev, metrics in jobs(part):
+            base = dict(enc[name][2], eval=ev, seed=d.seed)
+            got = evals.get(f'{name}/{ev}', {})
+            for m in metrics:
+                if m == 'corruptions':
+                    rows += [dict(base, metric='corruption', corruption=k.split('/')[0], severity=int(k.split('/')[1]),
+                                  value=v) for k, v in got.get('corruptions', {}).items()]
+                elif m in got: rows.append(dict(base, metric=METRIC_NAMES.get(m, m), value=got[m]))
+    return tables
+
+
+# %% ../nbs/13_experiments.ipynb #01c1a5a9
+def per_seed(rows: list[dict], **match) -> dict[int, float]:
+    "{seed: value} of the records matching every key of `match` (e.g. method='AMOC', variant='ACC', metric='pgd20')."
+    return {r['seed']: r['value'] for r in rows if all(r.get(k) == v for k, v in match.items())}
+
+def verdict(a: dict, b: dict, min_points: float = 1.0) -> tuple[str, float, float]:
+    """Is a > b over the seeds both have? The differences a_s - b_s, paired by seed: their mean d and standard error
+    se = sd / sqrt(n). 'holds' when d > 2 se and d >= `min_points` points; 'does not hold' when d < -2 se and
+    -d >= `min_points`; otherwise 'inconclusive' (the difference is within the seed noise). Returns (verdict, d, se)."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds: return 'not measured', float('nan'), float('nan')
+    diff = torch.tensor([100 * (a[s] - b[s]) for s in seeds], dtype=torch.float64)
+    d, se = float(diff.mean()), float(diff.std() / len(seeds) ** 0.5) if len(seeds) > 1 else float('inf')
+    if d > 2 * se and d >= min_points: return 'holds', d, se
+    if -d > 2 * se and -d >= min_points: return 'does not hold', d, se
+    return 'inconclusive', d, se
+
+def _ms(v: dict) -> str:
+    "mean ± sd over seeds, in %"
+    t = torch.tensor(list(v.values()), dtype=torch.float64) * 100
+    return f'{float(t.mean()):.1f} ± {float(t.std()) if len(t) > 1 else 0.0:.1f}'
+
+def _combine(parts: list[str]) -> str:
+    if 'not measured' in parts: return 'not measured'
+    if 'does not hold' in parts: return 'does not hold'
+    return 'holds' if all(p == 'holds' for p in parts) else 'inconclusive'
+
+def best_of(*groups: dict) -> dict:
+    "Per seed, the best of several rows (e.g. the stronger of AdvTraining and TRADES)."
+    seeds = set.intersection(*(set(g) for g in groups)) if groups else set()
+    return {s: max(g[s] for g in groups) for s in seeds}
+
+def _claim(cid, text, comparisons, why_not):
+    "comparisons: [(label A, {seed: v}, label B, {seed: v}, what)]; the claim holds when every comparison holds."
+    parts, ev = [], []
+    for la, a, lb, b, what in comparisons:
+        v, dd, se = verdict(a, b)
+        parts.append(v)
+        ev.append(f'{what}: {la} {_ms(a) if a else "-"} vs {lb} {_ms(b) if b else "-"} '
+                  f'(difference {dd:+.1f} ± {se:.1f} points, {v})')
+    out = dict(id=cid, claim=text, evidence='; '.join(ev), verdict=_combine(parts))
+    if out['verdict'] != 'holds': out['explanation'] = why_not
+    return out
+
+VERDICT_RULE = ("A claim 'A beats B' holds on digits when the per-seed difference A - B has a mean above twice its "
+                "standard error over the seeds and at least 1 point; it does not hold when the same is true with the "
+                "opposite sign; otherwise it is inconclusive (within the seed noise). A claim of several comparisons "
+                "holds when every one holds.")
+
+def claims(t: dict) -> list[dict]:
+    "The paper's claims, each with the digits evidence (mean ± sd over seeds) and a verdict by `VERDICT_RULE`."
+    g = lambda part, **m: per_seed(t.get(part, []), **m)
+    amoc = lambda part, v, ev, metric, **m: g(part, method='AMOC', variant=v, eval=ev, metric=metric, **m)
+    out = []
+    if 'table3' in t:
+        sup = lambda metric: best_of(g('table3', method='AdvTraining', metric=metric), g('table3', method='TRADES', metric=metric))
+        out.append(_claim('table3_linf', "Table 3: AMOC-ACC + fine-tuning is the most robust under the three l_inf attacks "
+                          "(PGD-20, DeepFool, AutoAttack)",
+                          [('AMOC-ACC', amoc('table3', 'ACC', 'finetune', m), 'best of AdvTraining/TRADES', sup(m), n)
+                           for m, n in (('pgd20', 'PGD-20'), ('deepfool', 'DeepFool'), ('autoattack', 'AutoAttack'))],
+                          'fine-tuning for 15 epochs on 1,347 digits may erase most of what pre-training gave, leaving '
+                          'every method at what supervised adversarial training reaches on so small a set.'))
+        out.append(_claim('table3_l1_l2', "Table 3: AMOC-ACA + fine-tuning is the most robust under l_1 and l_2 PGD",
+                          [('AMOC-ACA+', amoc('table3', 'ACA+', 'finetune', m), 'best of AdvTraining/TRADES', sup(m), n)
+                           for m, n in (('pgd_l1', 'PGD l_1'), ('pgd_l2', 'PGD l_2'))],
+                          'the l_1/l_2 budgets are scaled from CIFAR-10 (lesson 09); on 16x16 digits they may be so '
+                          'large or small that the methods cannot be told apart.'))
+    if 'table4' in t:
+        acl = lambda ev, m: g('table4', method='ACL', eval=ev, metric=m)
+        for ev, name in (('stdev', 'StdEv'), ('robev', 'RobEv')):
+            out.append(_claim(f'table4_{ev}', f'Table 4: AMOC (ACC and ACA) learns better features than ACL under {name} '
+                              '(clean and PGD-20 accuracy)',
+                              [(f'AMOC-{v}', amoc('table4', v, ev, m), 'ACL', acl(ev, m), f'{v} {mn}')
+                               for v in ('ACC', 'ACA+') for m, mn in (('clean', 'clean'), ('pgd20', 'PGD-20'))],
+                              'with 40 epochs on digits ACL sees each image as often as AMOC; the bank\'s advantage '
+                              '(many negatives from past batches) may matter less when the batch already covers ten classes.'))
+        out.append(_claim('table4_stdev_above_acl_robev', "Table 4: AMOC's StdEv robustness is above ACL's RobEv robustness",
+                          [(f'AMOC-{v} StdEv', amoc('table4', v, 'stdev', 'pgd20'), 'ACL RobEv', acl('robev', 'pgd20'), 'PGD-20')
+                           for v in ('ACC', 'ACA+')],
+                          'a head trained on adversarial examples (RobEv) gains more on digits, where the classes are '
+                          'few and simple, than the features alone give a clean head.'))
+    if 'table5' in t:
+        def gap(suffix):
+            a = g('table5', method='AMOC', variant='ACA+', metric='pgd20', pretrain_epochs=_pe(t, suffix))
+            b = g('table5', method='ACL', metric='pgd20', pretrain_epochs=_pe(t, suffix))
+            return {s: a[s] - b[s] for s in set(a) & set(b)}
+        out.append(_claim('table5_short_gap', "Table 5: AMOC's advantage over ACL after fine-tuning is larger after the "
+                          "short pre-training than after the full one (memory banks learn faster)",
+                          [('gap after short', gap('short'), 'gap after full', gap('full'), 'AMOC-ACA+ minus ACL, PGD-20')],
+                          'fine-tuning (eq. 3.6) trains the whole network adversarially, which may wash out the '
+                          'difference between the two starting points on so small a set.'))
+    if 'figure2' in t:
+        corr = lambda method: _mean_over(t['figure2'], method)
+        out.append(_claim('figure2_over_trades', 'Figure 2: AMOC-ACA is more robust than TRADES to common corruptions '
+                          '(digits preview: mean over 19 corruptions and 5 severities)',
+                          [('AMOC-ACA+', corr('AMOC'), 'TRADES', corr('TRADES'), 'mean corrupted accuracy')],
+                          'the corruptions use ImageNet-C constants on 16x16 digits (a preview, not CIFAR-10-C); on '
+                          'digits the robust features of every method may respond alike to blur and noise.'))
+    if 'table6' in t:
+        r = lambda v, ev='stdev', m='pgd20': amoc('table6', v, ev, m)
+        others = best_of(*(r(v) for v in ('CCC', 'CAC', 'CCA', 'CAA', 'AAC', 'AAA')))
+        out.append(_claim('table6_only_acc_aca', 'Table 6: only ACC and ACA learn robust features (StdEv PGD-20 of each '
+                          'above the best of CCC, CAC, CCA, CAA, AAC, AAA)',
+                          [(v, r(v), 'best other variant', others, 'StdEv PGD-20') for v in ('ACC', 'ACA+')],
+                          'on digits an attacked key (AAC, AAA) or an adversarial bank may also be enough to make the '
+                          'features robust: the paper\'s negative rows were measured on CIFAR-10.'))
+        out.append(_claim('remark1_aca_as_written', 'Remark 1: ACA as written (M_adv never written, random keys as '
+                          'negatives) still learns robust features: its StdEv PGD-20 is above CCC\'s',
+                          [('ACA as written', r('ACA'), 'CCC', r('CCC'), 'StdEv PGD-20')],
+                          'with M_adv holding random keys the adversarial term contrasts against noise, which may give '
+                          'the attack too weak a signal to make features robust.'))
+    if 'ablations' in t:
+        a = lambda setting=None, ev='stdev', m='pgd20': g('ablations', method='AMOC', variant='ACC', eval=ev, metric=m,
+                                                           setting=setting)
+        out.append(_claim('dual_bn', 'Sec. 3.2: dual BN helps: AMOC-ACC with two BatchNorms is more robust than with one '
+                          'shared by clean and adversarial inputs',
+                          [('dual BN', a(), 'single BN', a('single BN'), 'StdEv PGD-20'),
+                           ('dual BN', a(ev='robev'), 'single BN', a('single BN', 'robev'), 'RobEv PGD-20')],
+                          'a small CNN on 16x16 digits may see clean and adversarial batches with similar statistics, '
+                          'so one BatchNorm serves both.'))
+        out.append(_claim('bank_over_in_batch', 'Sec. 4.1 / Table 5: memory banks learn faster than in-batch negatives '
+                          '(AMOC-ACC with M_clean, M_adv vs the batch\'s other keys, equal batch size and epochs)',
+                          [('bank', a(m=m), 'in-batch', a('in-batch negatives', m=m), f'StdEv {mn}')
+                           for m, mn in (('clean', 'clean'), ('pgd20', 'PGD-20'))],
+                          'digits\' bank (512 keys) is only four batches: in-batch negatives (127 per query) are nearly '
+                          'as many, unlike CIFAR-10\'s 32,768 against 255.'))
+    return out
+
+def _pe(t: dict, which: str) -> int:
+    "Table 5's pre-training epochs: the short or the full run's (read from the records)."
+    eps = sorted({r['pretrain_epochs'] for r in t['table5']})
+    return eps[0] if which == 'short' else eps[-1]
+
+def _mean_over(rows: list[dict], method: str) -> dict:
+    "{seed: mean corrupted accuracy over every corruption and severity} of `method`."
+    by = {}
+    for r in rows:
+        if r['method'] == method and r['metric'] == 'corruption': by.setdefault(r['seed'], []).append(r['value'])
+    return {s: sum(v) / len(v) for s, v in by.items()}
+
+
+# %% ../nbs/13_experiments.ipynb #08cf8a81
+def git_commit() -> str:
+    "The commit of the checkout this package runs from ('+dirty' when files differ from it); 'unknown' outside git."
+    import subprocess
+    try:
+        run = lambda *a: subprocess.run(['git', *a], cwd=repo_path('.'), capture_output=True, text=True, check=True).stdout.strip()
+        return run('rev-parse', 'HEAD') + ('+dirty' if run('status', '--porcelain', '--untracked-files=no') else '')
+    except (OSError, subprocess.CalledProcessError): return 'unknown'
+
+_REPRO_SAME = ('pretrain_epochs', 'linear_epochs', 'finetune_epochs', 'n_test')   # what makes two runs' numbers comparable
+
+def _demo_for(cfg: ReproduceConfig, seed: int) -> DemoConfig:
+    return demo_config_for('digits', seed=seed, n_test=cfg.n_test, data_root=cfg.data_root, device=cfg.device,
+                           pretrain_epochs=cfg.pretrain_epochs or DIGITS.pretrain_epochs, linear_epochs=cfg.linear_epochs,
+                           finetune_epochs=cfg.finetune_epochs, tsne_n=0)
+
+def _check_reproduce(cfg: ReproduceConfig, out: Path) -> None:
+    p = out/'reproduce.json'
+    if p.exists():
+        saved = json.loads(p.read_text())
+        diff = [f'{k}: {saved.get(k)} -> {getattr(cfg, k)}' for k in _REPRO_SAME if saved.get(k) != getattr(cfg, k)]
+        if diff: raise ValueError(f'{out} holds a reproduction with other settings ({"; ".join(diff)}): run with the same '
+                                  'values to continue it, or choose another --out')
+    write_json({k: getattr(cfg, k) for k in _REPRO_SAME}, p, 'the settings', _INTACT)
+
+def _timing(path: Path) -> dict:
+    try: return json.loads(path.read_text()) if path.exists() else {}
+    except ValueError: return {}
+
+def reproduce_estimate(cfg: ReproduceConfig, todo: dict) -> str:
+    "A forecast from timed steps on this device: the training stages left, per kind; attacks come on top."
+    est = estimate(dataclasses.replace(_demo_for(cfg, cfg.seeds[0]), variants=('ACC',), baselines=False, controls=False,
+                                       evals=('stdev', 'robev', 'finetune')))
+    s = est['seconds']
+    per = {'amoc': s['pretrain ACC'], 'baseline': s['pretrain ACC'], 'supervised': 2 * s['fine-tuning'],
+           'stdev': s['StdEv'], 'robev': s['RobEv'], 'finetune': s['fine-tuning']}
+    total = sum(per[k] * n for k, n in todo.items())
+    return (f"estimated training time on {est['device']}: {total / 60:.0f} min for "
+            + ', '.join(f'{n} {k}' for k, n in todo.items()) + ' stages; attacks and AutoAttack on top')
+
+def measured_all(evals: dict, part: str) -> bool:
+    "Does a seed's evaluations.json hold every number of `part`? (A part shares stages with others: ACC's serve four.)"
+    return all(m in evals.get(f'{n}/{ev}', {}) for n, ev, ms in jobs(part) for m in ms)
+
+def collect_tables(out: Path, cfg: ReproduceConfig) -> tuple[dict, list[int]]:
+    "Records of every seed directory in `out` that has measurements, per part (a part only where it is complete)."
+    tables, seeds = {}, []
+    for sd in sorted(out.glob('seed*'), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else -1):
+        if not sd.name[4:].isdigit() or not (sd/'evaluations.json').exists(): continue
+        seed = int(sd.name[4:])
+        ev = json.loads((sd/'evaluations.json').read_text())
+        t = records(ev, _demo_for(cfg, seed), [p for p in PARTS if measured_all(ev, p)])
+        for part, rows in t.items():
+            if rows: tables.setdefault(part, []).extend(rows)
+        seeds.append(seed)
+    return tables, seeds
+
+@writes_run_dir
+def run_reproduce(cfg: ReproduceConfig, out: str | os.PathLike, progress: bool = True) -> Path:
+    """The paper's experiments on digits (`PARTS`), seed by seed into `out`/seed<N>/, each stage resumable; then every
+    seed's records, the claims and the time per part into the results file `cfg.results`. Run again to continue."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_reproduce(cfg, out)
+    plan = {s: seed_stages(_demo_for(cfg, s), out/f'seed{s}', cfg.only) for s in cfg.seeds}
+    todo = {}
+    for s, st in plan.items():
+        for _, name, path, _, epochs in st:
+            if not _stage_done(name, path, epochs): todo[name.split(' ')[0]] = todo.get(name.split(' ')[0], 0) + 1
+    if progress:
+        print(str(DIGITS) + f"\nparts: {', '.join(cfg.only)}; seeds: {', '.join(map(str, cfg.seeds))}")
+        if todo: print(reproduce_estimate(cfg, todo))
+    for s in tqdm(cfg.seeds, desc='seeds', disable=not progress):
+        d, sd = _demo_for(cfg, s), out/f'seed{s}'
+        sd.mkdir(exist_ok=True)
+        timing = _timing(sd/'timing.json')
+        def clock(part, t):
+            timing[part] = round(timing.get(part, 0) + time.time() - t, 1)
+            write_json(timing, sd/'timing.json', 'the timing', _INTACT)
+        bar = tqdm(plan[s], desc=f'seed {s}', disable=not progress, leave=False)
+        for part, name, path, fn, epochs in bar:
+            if _stage_done(name, path, epochs): continue
+            bar.set_postfix_str(name)
+            t = time.time(); fn(); clock(part, t)
+        x, y = test_tensors(d, out)
+        measure(sd, d, cfg.only, x, y, progress, clock)
+    return write_results(cfg, out, progress)
+
+def write_results(cfg: ReproduceConfig, out: Path, progress: bool = True) -> Path:
+    "The results file from every seed in `out`: protocol, commit, seeds, seconds per part, tables and claims."
+    tables, seeds = collect_tables(out, cfg)
+    timing = {s: _timing(out/f'seed{s}'/'timing.json') for s in seeds}
+    res = dict(protocol=dict(dataclasses.asdict(DIGITS), short_epochs=DIGITS.short_epochs, budgets=DIGITS.budgets),
+               settings={k: getattr(cfg, k) for k in _REPRO_SAME}, commit=git_commit(), seeds=seeds,
+               seconds={p: round(sum(t.get(p, 0) for t in timing.values()), 1) for p in PARTS},
+               seconds_per_seed={str(s): t for s, t in timing.items()}, n_test=len(test_tensors(_demo_for(cfg, 0), out)[0]),
+               corruptions=dict(names=list(digits_corruptions()), left_out=DIGITS_LEFT_OUT, caveats=DIGITS_CAVEATS, severities=list(SEVERITIES),
+                                note='imagecorruptions functions (ImageNet-C constants) on the digits test set: a '
+                                     'preview, not CIFAR-10-C'),
+               tables=tables, verdict_rule=VERDICT_RULE, claims=claims(tables))
+    if any(getattr(cfg, k) for k in _REPRO_SAME):
+        res['not_the_protocol'] = 'shortened settings (a test of the driver): these numbers are not the digits results'
+    write_json(res, out/'results.json', 'the results', _INTACT)
+    if cfg.results:
+        p = Path(cfg.results)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write_json(res, p, 'the results file', _INTACT)
+    if progress:
+        for c in res['claims']: print(f"[{c['verdict']}] {c['claim']}\n    {c['evidence']}")
+        print(f"seconds per part: {res['seconds']}\nresults: {cfg.results or out/'results.json'}")
+    return Path(cfg.results) if cfg.results else out/'results.json'
+

@@ -13,11 +13,14 @@ import torch.nn.functional as F
 __all__ = ['info_nce', 'momentum_update', 'make_key_encoder', 'MoCo']
 
 # %% ../nbs/02_moco.ipynb #076ca45a
-def info_nce(q: torch.Tensor, k: torch.Tensor, bank: torch.Tensor, T: float = 0.2,
+def info_nce(q: torch.Tensor, k: torch.Tensor, bank: torch.Tensor | None, T: float = 0.2,
              reduction: str = 'mean') -> torch.Tensor:
-    "Eq. 3.1: InfoNCE of queries `q` (B,D) with positives `k` (B,D) against negatives `bank` (K,D); all L2-normalised."
+    """Eq. 3.1: InfoNCE of queries `q` (B,D) with positives `k` (B,D) against negatives `bank` (K,D); all L2-normalised.
+    `bank=None`: the negatives are the batch's other keys (B-1 per query, in-batch as in SimCLR; lesson 10's question)."""
     l_pos = (q * k).sum(dim=1, keepdim=True)                 # (B, 1): q . k+
-    l_neg = q @ bank.t()                                     # (B, K): q . k- for every key in the bank
+    if bank is None:                                         # (B, B-1): q_i . k_j for every j != i
+        l_neg = (q @ k.t()).masked_fill(torch.eye(len(q), dtype=torch.bool, device=q.device), float('-inf'))
+    else: l_neg = q @ bank.t()                               # (B, K): q . k- for every key in the bank
     logits = torch.cat([l_pos, l_neg], dim=1) / T
     labels = torch.zeros(len(q), dtype=torch.long, device=q.device)   # the positive is class 0
     return F.cross_entropy(logits, labels, reduction=reduction)

@@ -16,8 +16,8 @@ from .data import CIFAR10_MEAN, CIFAR10_STD
 
 # %% auto #0
 __all__ = ['BN_MODES', 'ARCHS', 'DualBatchNorm', 'DualBatchNorm2d', 'DualBatchNorm1d', 'set_bn_mode', 'get_bn_mode', 'bn_mode',
-           'Normalize', 'resnet18_backbone', 'SmallCNN', 'Encoder', 'make_encoder', 'ProjectionHead', 'Classifier',
-           'eval_copy', 'count_params']
+           'share_bn', 'bn_shared', 'Normalize', 'resnet18_backbone', 'SmallCNN', 'Encoder', 'make_encoder',
+           'ProjectionHead', 'Classifier', 'eval_copy', 'count_params']
 
 # %% ../nbs/01_models.ipynb #861a171b
 BN_MODES = ('clean', 'adv')
@@ -56,6 +56,18 @@ def bn_mode(model: nn.Module, mode: str):
     try: yield model
     finally:
         if old is not None: set_bn_mode(model, old)
+
+# %% ../nbs/01_models.ipynb #242f6254
+def share_bn(model: nn.Module) -> nn.Module:
+    "One BatchNorm for both modes: every DualBatchNorm's `bn_adv` becomes its `bn_clean` (the single-BN ablation)."
+    for m in model.modules():
+        if isinstance(m, DualBatchNorm): m.bn_adv = m.bn_clean
+    return model
+
+def bn_shared(model: nn.Module) -> bool:
+    "True when every DualBatchNorm of `model` runs one BatchNorm in both modes (`share_bn`)."
+    duals = [m for m in model.modules() if isinstance(m, DualBatchNorm)]
+    return bool(duals) and all(m.bn_adv is m.bn_clean for m in duals)
 
 # %% ../nbs/01_models.ipynb #e17e0351
 class Normalize(nn.Module):

@@ -16,13 +16,13 @@ from tqdm.auto import tqdm
 from .data import DATASETS, ImageSet, load_dataset, to_float
 from .models import Classifier
 from .runs import CheckpointError, RunExists, SaveFailed, writes_run_dir, write_json, intact_note
-from .configs import (LinearEvalConfig, FinetuneConfig, BaselineConfig, validate_linear, validate_finetune,
+from .configs import (PAPER_EPS, LinearEvalConfig, FinetuneConfig, BaselineConfig, validate_linear, validate_finetune,
                              validate_baseline, config_to_dict, config_from_dict, config_diff, save_config, resolve_device)
 from .attacks import accuracy
 from .checkpoints import save_classifier, load_encoder, encoder_info, load_classifier, open_run
 from .linear_eval import resolve_bn, frozen_classifier, clean_ce, pgd_ce, fit_classifier, pgd_eval
 from .finetune import initial_classifier, adversarial_train
-from .evaluate import (PAPER_EPS, DEFAULT_EPS, ATTACK_NAMES, CORRUPTIONS, check_attacks, attack_suite,
+from .evaluate import (DEFAULT_EPS, ATTACK_NAMES, CORRUPTIONS, check_attacks, attack_suite,
                               evaluate_classifier, sanity_checks, sanity_summary, cifar10c_labels,
                               download_cifar10c, cifar10c_accuracy, plot_cifar10c)
 from .baselines import make_baseline_encoder, run_acl

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data import load_dataset, MocoV2Augment, HostViews, two_views, batch_indices
-from .models import make_encoder, ProjectionHead, bn_mode
+from .models import make_encoder, ProjectionHead, bn_mode, share_bn
 from .moco import momentum_update, make_key_encoder
 from .banks import MemoryBank, bank_stats
 from .attacks import pair_pgd
@@ -74,16 +74,18 @@ class StepSettings:
     amp: torch.dtype | None = None # autocast dtype of the step (bf16, or fp16 with `scaler`); None: fp32 (lesson 41)
     start: Callable | None = None  # PGD's random starts (None: attacks.random_start; lesson 44 keys them per sample)
     scaler: object = None          # fp16: a torch.amp.GradScaler (loss scaling)
+    negatives: str = 'bank'        # 'batch': the batch's other keys instead of a bank (lesson 10's question)
 
 def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.Optimizer, s: StepSettings,
               momentum=momentum_update) -> dict:
     "One AMOC step on views x1 = c(x) (query) and x2 = c'(x) (key). Returns the loss terms as tensors."
     v, banks = s.variant, model.banks
+    neg = lambda name: banks[name].keys if s.negatives == 'bank' else None       # None: in-batch negatives (eq. 3.1)
     fp32_attack = s.amp == torch.float16                                         # fp16: input gradients underflow
     def attack(q_anchor=None, k_anchor=None):                                    # eq. 3.3, on the branch(es) v perturbs
         with torch.autocast(x1.device.type, enabled=False) if fp32_attack else contextlib.nullcontext():
             q_anchor, k_anchor = (a.float() if a is not None and fp32_attack else a for a in (q_anchor, k_anchor))
-            return pair_pgd(model.q, model.k, x1, x2, banks[v.bank].keys, v.adv_query, v.adv_key, q_anchor, k_anchor,
+            return pair_pgd(model.q, model.k, x1, x2, neg(v.bank), v.adv_query, v.adv_key, q_anchor, k_anchor,
                             s.T, s.eps, s.alpha, s.attack_steps, start=s.start)
     with torch.autocast(x1.device.type, s.amp) if s.amp else contextlib.nullcontext():
         if s.attack_first: x1_adv, x2_adv = attack()                             # code: first, anchors f(x + r)
@@ -98,8 +100,8 @@ def amoc_step(model: AMOC, x1: torch.Tensor, x2: torch.Tensor, opt: torch.optim.
         k_adv = k if src == 'key' else model.key(x1_adv, 'adv') if src == 'query' else None
         if s.enqueue_order == 'code': enqueue(model, k_clean, k_adv)             # authors' code: positives among negatives
         # 2. eq. 3.4 with eq. 3.1 for both terms
-        l_ccc = info_nce(q_clean, k_clean, banks['clean'].keys, s.T)
-        l_star = l_ccc if v.name == 'CCC' else info_nce(q, k, banks[v.bank].keys, s.T)
+        l_ccc = info_nce(q_clean, k_clean, neg('clean'), s.T)
+        l_star = l_ccc if v.name == 'CCC' else info_nce(q, k, neg(v.bank), s.T)
         loss = amoc_loss(l_ccc, l_star, s.lam)
     # 3. SGD step, momentum update (eq. 3.2), enqueue (paper order)
     backward_step(loss, opt, s.scaler)
@@ -146,6 +148,7 @@ def build(cfg: PretrainConfig, device) -> tuple[AMOC, torch.optim.Optimizer, nn.
     "The model (with banks), optimiser and view augmentation for `cfg` (kornia, or per-image torchvision if views='host')."
     enc = make_encoder(cfg.arch, width=cfg.width, **input_norm(cfg.dataset))
     if cfg.init == 'code': authors_init(enc)                     # lesson 05's row 10
+    if not cfg.dual_bn: share_bn(enc)                            # the single-BN ablation (lesson 01)
     model = AMOC(enc, cfg.feat_dim, cfg.bank_size).to(device)
     opt = torch.optim.SGD(model.q.parameters(), lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
     size = 32 if cfg.dataset == 'cifar10' else cfg.image_size
@@ -166,7 +169,8 @@ def input_norm(dataset: str) -> dict:
 def step_settings(cfg: PretrainConfig, eps: float, alpha: float, amp: torch.dtype | None = None, start=None,
                   scaler=None) -> StepSettings:
     return StepSettings(get_variant(cfg.variant), cfg.T, cfg.m, cfg.lam, eps, alpha, cfg.attack_steps, cfg.aca_plus,
-                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp or None, start, scaler)
+                        cfg.enqueue_order, cfg.attack_anchor, cfg.attack_first, amp or None, start, scaler,
+                        cfg.negatives)
 
 def make_views(aug, x: torch.Tensor, cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
     "(c(x), c'(x)) of a uint8 batch, ready for the step: kornia on the device, or (HostViews) per image on the host."

@@ -24,15 +24,17 @@ from .attacks import attack_mode, pgd
 from .losses import ALL_VARIANTS
 from .checkpoints import load_checkpoint
 from .runs import read_metrics
+from .results import PAPER
 
 # %% auto #0
 __all__ = ['VARIANT_LABELS', 'TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS',
            'EVAL_SHORT', 'ALIAS_MARKS', 'ALIAS_NOTES', 'BANK_COLORS', 'SIM_SERIES', 'BANK_PAIR_COLORS', 'save_figure',
            'label', 'legend_overlaps', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
-           'plot_learning', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars', 'accuracy_frame',
-           'plot_accuracy_heatmap', 'plot_seed_bars', 'features', 'feature_pgd', 'tsne_embed', 'plot_tsne',
-           'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity', 'plot_similarity_distributions',
-           'plot_bank_distributions', 'plot_bank_frozen_vs_plus', 'random_bank_denominator', 'plot_remark1']
+           'plot_learning', 'runs_of', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars',
+           'accuracy_frame', 'plot_accuracy_heatmap', 'plot_seed_bars', 'features', 'feature_pgd', 'tsne_embed',
+           'plot_tsne', 'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity',
+           'plot_similarity_distributions', 'plot_bank_distributions', 'plot_bank_frozen_vs_plus',
+           'random_bank_denominator', 'plot_remark1']
 
 # %% ../nbs/11_viz.ipynb #0ce000bb
 def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int = 110) -> plt.Figure:
@@ -231,19 +233,24 @@ def _finish_epoch_panels(fig, axes, title: str, path=None) -> plt.Figure:
     return save_figure(fig, path)
 
 # %% ../nbs/11_viz.ipynb #12c3d396
-PAPER_TABLE6 = {   # accuracy (%), CIFAR-10, 200 epochs, frozen encoder: {variant: {eval: {metric: value}}}
-    'CCC': dict(stdev=dict(clean=82.01, pgd20=0.14), robev=dict(clean=15.44, pgd20=8.04)),
-    'CAC': dict(stdev=dict(clean=78.46, pgd20=0.00), robev=dict(clean=12.39, pgd20=8.69)),
-    'CAA': dict(stdev=dict(clean=79.29, pgd20=0.00), robev=dict(clean=15.39, pgd20=5.54)),
-    'ACC': dict(stdev=dict(clean=78.74, pgd20=36.87), robev=dict(clean=74.84, pgd20=44.16)),
-    'ACA': dict(stdev=dict(clean=77.52, pgd20=37.01), robev=dict(clean=73.33, pgd20=44.50)),
-}
+PAPER_TABLE6 = PAPER['table6']   # accuracy (%), CIFAR-10, 200 epochs, frozen encoder: {variant: {eval: {metric: value}}}
 PAPER_ALIASES = {'CCA': 'CAA', 'ACA+': 'ACA'}   # Table 6 prints CAA where Table 1 defines CCA; our ACA+ sits beside its ACA row
 EVALS = {'stdev': 'StdEv (head trained on clean images)', 'robev': 'RobEv (head trained on PGD examples)'}
 METRICS = {'clean': 'clean', 'pgd20': 'PGD-20'}
 EVAL_SHORT = {'stdev': 'StdEv', 'robev': 'RobEv'}
 
 def _variants(results: dict) -> dict: return results.get('variants', results)
+
+def runs_of(results: dict, table: str = 'table6') -> list[dict]:
+    """One table of the results file (lesson 45) as one dict per seed in the layout of a run's results.json, which
+    the functions below draw: [{'dataset', 'eps', 'seed', 'variants': {V: {eval: {metric: fraction}}}}, ...]."""
+    per = {}
+    for r in results['tables'][table]:
+        row = per.setdefault(r['seed'], dict(dataset=results.get('protocol', {}).get('dataset', '?'), seed=r['seed'],
+                                             eps=results.get('protocol', {}).get('eps'), variants={}))
+        name = r['variant'] or r['method']
+        row['variants'].setdefault(name, {}).setdefault(r['eval'], {})[r['metric']] = r['value']
+    return [per[s] for s in sorted(per)]
 
 def as_percent(v) -> float | None:
     "Accuracy as a percentage: fractions (<= 1) are scaled by 100, None stays None."

@@ -16,7 +16,7 @@ from .viz import save_figure, figure_problems, TINY_PRETRAIN
 
 # %% auto #0
 __all__ = ['CLEAN_C', 'ADV_C', 'OFF_C', 'variant_from_choices', 'active_parts', 'draw_variant', 'variant_grid', 'formula_table',
-           'run_pick', 'plot_picks', 'has_widget_frontend', 'Explorer']
+           'run_pick', 'plot_picks', 'has_widget_frontend', 'measured_line', 'Explorer']
 
 # %% ../nbs/22_explorer.ipynb #c838b288
 def variant_from_choices(adv_query: bool, adv_key: bool, bank: str) -> Variant:
@@ -173,6 +173,17 @@ def has_widget_frontend() -> bool:
         return bool(ip is not None and 'IPKernelApp' in ip.config)   # a kernel a front end talks to
     except Exception: return False
 
+def measured_line(name: str) -> str:
+    "What the results file (lesson 45) says of variant `name` under the digits protocol: StdEv and RobEv, mean ± sd."
+    from amoc_nb.results import digits_results, measured
+    try:
+        r = digits_results()
+        m = lambda ev, met: measured('table6', r, variant=name, eval=ev, metric=met)
+        return (f"<b>{name}, measured</b> (digits protocol, {len(r['seeds'])} seeds, the results file): StdEv clean "
+                f"{m('stdev', 'clean')}%, PGD-20 {m('stdev', 'pgd20')}%; RobEv clean {m('robev', 'clean')}%, PGD-20 "
+                f"{m('robev', 'pgd20')}%")
+    except (KeyError, OSError, ValueError) as e: return f'<i>{name}: not in the results file ({e})</i>'
+
 class Explorer:
     "The variant explorer: controls for delta, delta' and the bank (or a variant name), formula, diagram, run button."
     def __init__(self, variant: str = 'ACC', epochs: int = 2, out=None, run_fn=run_pick, **run_kw):
@@ -190,7 +201,7 @@ class Explorer:
         self.epochs = W.IntSlider(value=epochs, min=1, max=50, description='epochs')
         self.button = W.Button(description='pre-train + StdEv', button_style='primary', icon='play',
                                layout=W.Layout(width='auto'))
-        self.formula, self.status = W.HTMLMath(), W.HTML()
+        self.formula, self.status, self.measured = W.HTMLMath(), W.HTML(), W.HTML()
         self.diagram_out, self.plot_out = W.Output(), W.Output()
         for w in (self.adv_query, self.adv_key, self.bank, self.aca_plus): w.observe(self.on_choice, names='value')
         self.name.observe(self.on_name, names='value')
@@ -214,6 +225,7 @@ class Explorer:
         _legend(fig); fig.tight_layout(rect=(0, .07, 1, 1))
         self.last_diagram = save_figure(fig)
         self._show(self.diagram_out, self.last_diagram)
+        self.measured.value = measured_line(v.name + ('+' if self.aca_plus.value and v.name == 'ACA' else ''))
         return v
 
     def on_name(self, change=None) -> Variant:
@@ -250,7 +262,7 @@ class Explorer:
         import ipywidgets as W
         return W.VBox([W.HBox([W.VBox([self.adv_query, self.adv_key, self.bank, self.aca_plus]),
                                W.VBox([self.name, self.epochs, self.button, self.status])]),
-                       self.formula, self.diagram_out, self.plot_out])
+                       self.formula, self.measured, self.diagram_out, self.plot_out])
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -2,9 +2,10 @@
 
 This is the one place the layer table lives. Bottom up: a module may import only modules above it in this list
 (lower layers), counting imports inside functions too. Lessons 00-13 export the modules of the method; the engine
-notebooks 40-44 export `runs`, `configs`, `checkpoints`, `pipeline` and `procgroup`.
+notebooks 40-45 export `runs`, `results`, `configs`, `checkpoints`, `pipeline` and `procgroup`.
 
     runs         40  run directories: locks, atomic writes, metrics, divergence and collapse watches
+    results      45  the results file, the paper's tables, the prose-number check
     data         00  datasets and the two views
     models       01  dual BN, encoders, classifier
     moco         02  InfoNCE, momentum update
