@@ -8,7 +8,7 @@ settings, not the shortened test ones), cells flagged `#| cuda` skipped (no GPU 
 --slow. Lessons that train something long cache their run directories under runs/ themselves, so rendering one
 notebook again costs minutes. After the run, this machine's paths are replaced in the outputs (the repository root
 by `.`, the temporary folder by `<tmp>`), and the hash of the notebook's code cells is stored in its metadata
-(`amoc_render.code_sha256`): `--check` fails when a notebook's code changed since its outputs were rendered, when a
+(`amoc_render.code_sha256`, with the render's wall time `seconds`: the course path's CPU times): `--check` fails when a notebook's code changed since its outputs were rendered, when a
 lesson has no figure, or when an output still shows an absolute path.
 """
 from __future__ import annotations
@@ -100,11 +100,12 @@ def render(path: Path, slow: bool = False, timeout: int = 1800) -> dict:
     client.execute(env=env)
     for i, src in originals.items():
         c = nb.cells[i]; c.source = src; c.outputs = []; c.execution_count = None
+    seconds = round(time.time() - t0, 1)
     _scrub_outputs(nb)
     nb.metadata['amoc_render'] = {'code_sha256': code_hash(json.loads(nbformat.writes(nb))), 'tool': 'tools/render.py',
-                                  'skipped_flags': sorted(skip)}
+                                  'skipped_flags': sorted(skip), 'seconds': seconds, 'threads': int(env['OMP_NUM_THREADS'])}
     nbformat.write(nb, path)
-    return dict(notebook=path.name, seconds=round(time.time() - t0, 1), skipped_cells=len(originals))
+    return dict(notebook=path.name, seconds=seconds, skipped_cells=len(originals))
 
 
 def main(argv=None) -> int:
