@@ -28,13 +28,13 @@ from .results import PAPER
 
 # %% auto #0
 __all__ = ['VARIANT_LABELS', 'TINY_PRETRAIN', 'LOSS_TERMS', 'HEALTH', 'PAPER_TABLE6', 'PAPER_ALIASES', 'EVALS', 'METRICS',
-           'EVAL_SHORT', 'ALIAS_MARKS', 'ALIAS_NOTES', 'BANK_COLORS', 'SIM_SERIES', 'BANK_PAIR_COLORS', 'save_figure',
-           'label', 'legend_overlaps', 'figure_problems', 'tiny_runs', 'plot_loss_curves', 'learning_health',
+           'EVAL_SHORT', 'ALIAS_MARKS', 'ALIAS_NOTES', 'MISSING', 'NOT_MEASURED', 'BANK_COLORS', 'SIM_SERIES',
+           'BANK_PAIR_COLORS', 'save_figure', 'label', 'tiny_runs', 'plot_loss_curves', 'learning_health',
            'plot_learning', 'runs_of', 'as_percent', 'paper_value', 'results_table', 'plot_accuracy_bars',
            'accuracy_frame', 'plot_accuracy_heatmap', 'plot_seed_bars', 'features', 'feature_pgd', 'tsne_embed',
            'plot_tsne', 'load_banks', 'bank_ages', 'plot_key_ages', 'plot_bank_similarity',
            'plot_similarity_distributions', 'plot_bank_distributions', 'plot_bank_frozen_vs_plus',
-           'random_bank_denominator', 'plot_remark1']
+           'random_bank_denominator', 'plot_remark1', 'legend_overlaps', 'figure_problems', 'title_overlaps']
 
 # %% ../nbs/11_viz.ipynb #0ce000bb
 def save_figure(fig: plt.Figure, path: str | os.PathLike | None = None, dpi: int = 110) -> plt.Figure:
@@ -50,101 +50,6 @@ VARIANT_LABELS = {'ACA': 'ACA (as written)'}   # ACA of Table 1, M_adv never wri
 def label(name: str) -> str:
     "How a figure names a run: 'ACA' is ACA as Table 1 writes it (Remark 1), 'ACA+' the version that writes M_adv."
     return VARIANT_LABELS.get(str(name), str(name))
-
-_LONG_NUMBER = re.compile(r'(?<![\w.])\d+\.\d{4,}')
-
-def _texts(fig: plt.Figure) -> list[Text]:
-    "The texts a reader reads (titles, axis labels, legends, annotations, bar labels); tick labels are matplotlib's."
-    ts = list(fig.texts) + [t for lg in fig.legends for t in lg.get_texts()]
-    if getattr(fig, '_suptitle', None) is not None: ts.append(fig._suptitle)
-    for ax in fig.axes:
-        ts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
-        if ax.get_legend(): ts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
-    return [t for t in ts if t.get_visible() and t.get_text()]
-
-def _inside(box, xy: np.ndarray) -> np.ndarray:
-    "Which display points `xy` (n, 2) lie inside the bounding box `box`."
-    x0, y0, x1, y1 = box.extents
-    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
-
-def _data_points(ax: plt.Axes) -> np.ndarray:
-    "Display coordinates of what `ax` draws as data: line vertices (segments sampled), scatter points, polygon vertices."
-    pts = [np.zeros((0, 2))]
-    for l in ax.get_lines():
-        if not l.get_visible() or len(l.get_xydata()) == 0: continue
-        xy = np.asarray(l.get_transform().transform(l.get_xydata()), float)
-        xy = xy[np.isfinite(xy).all(1)]
-        if len(xy) > 1 and l.get_linestyle() not in ('None', '', ' '):   # a line under the legend counts, not only its vertices
-            t = np.linspace(0, 1, 16)[:, None, None]
-            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
-        pts.append(xy)
-    for c in ax.collections:
-        if not c.get_visible(): continue
-        if len(c.get_offsets()) and not isinstance(c, PolyCollection):   # scatter points
-            pts.append(np.asarray(c.get_offset_transform().transform(c.get_offsets()), float))
-        else:                                                            # filled areas (seaborn's histograms, fill_between)
-            for p in c.get_paths(): pts.append(np.asarray(c.get_transform().transform(p.vertices), float))
-    xy = np.concatenate(pts)
-    xy = xy[np.isfinite(xy).all(1)]
-    return xy[_inside(ax.bbox, xy)]                                      # what is clipped away is not drawn
-
-def _patches_under(ax: plt.Axes, box, renderer) -> bool:
-    "Does a visible bar or histogram patch of `ax` (or a filled area's interior) lie under the box `box`?"
-    for p in ax.patches:
-        if not p.get_visible() or (not p.get_fill() and p.get_linewidth() == 0): continue
-        bb = p.get_window_extent(renderer)
-        if np.isfinite(bb.bounds).all() and bb.width * bb.height > 0 and bb.overlaps(box): return True
-    corners = np.array([[box.x0, box.y0], [box.x0, box.y1], [box.x1, box.y0], [box.x1, box.y1],
-                        [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]])
-    for c in ax.collections:
-        if isinstance(c, PolyCollection) and c.get_visible():
-            for p in c.get_paths():
-                if c.get_transform().transform_path(p).contains_points(corners).any(): return True
-    return False
-
-def legend_overlaps(fig: plt.Figure) -> list[str]:
-    "Legends drawn over data: for every legend (of a panel or of the figure), the panels whose data lie under it."
-    fig.draw_without_rendering()                                         # legend positions (loc='best') are known now
-    r = fig._get_renderer()                                              # also for a closed figure (no canvas of its own)
-    probs = []
-    legends = [(None, lg) for lg in fig.legends] + [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend()]
-    for owner, lg in legends:
-        if not lg.get_visible(): continue
-        box = lg.get_window_extent(r).padded(-1)
-        for i, ax in enumerate(fig.axes):
-            if not ax.get_visible() or not ax.axison or ax.get_label() == '<colorbar>': continue   # any panel: a legend
-                                                                                                 # may spill onto the next
-            xy = _data_points(ax)
-            if _inside(box, xy).any() or _patches_under(ax, box, r):
-                probs.append(f'axes {i}: the legend covers data (put it outside, e.g. loc="upper left", bbox_to_anchor=(1.02, 1))')
-    return probs
-
-def figure_problems(fig: plt.Figure) -> list[str]:
-    """What a student would miss or misread: axes without a title or axis labels (diagrams with the axis off need only
-    a title), no legend or colour bar, a legend over the data, an InfoNCE loss axis without its chance line, paper
-    values drawn like ours, numbers with more than three decimals."""
-    probs = []
-    for i, ax in enumerate(fig.axes):
-        if not ax.get_visible() or ax.get_label() == '<colorbar>': continue
-        if not ax.get_title(): probs.append(f'axes {i} has no title')
-        if ax.axison and not ax.get_xlabel(): probs.append(f'axes {i} has no x label')
-        if ax.axison and not ax.get_ylabel(): probs.append(f'axes {i} has no y label')
-        if ax.axison and 'infonce' in ax.get_ylabel().lower() and \
-                not any('chance' in l.get_label().lower() for l in ax.get_lines()):
-            probs.append(f'axes {i}: an InfoNCE loss without its chance line ln(K+1)')
-        for c in ax.containers:                                      # bars labelled 'paper': hatched or unfilled
-            if 'paper' in str(c.get_label()).lower() and any(
-                    p.get_fill() and not p.get_hatch() and tuple(p.get_facecolor()[:3]) != (1, 1, 1) for p in c.patches
-                    if isinstance(p, plt.Rectangle)):
-                probs.append(f'axes {i}: paper bars "{c.get_label()}" look like ours (hatch them or leave them unfilled)')
-        for l in ax.get_lines():
-            if 'paper' in l.get_label().lower() and l.get_linestyle() == '-':
-                probs.append(f'axes {i}: the paper line "{l.get_label()}" is solid like ours (dash it)')
-    has_key = fig.legends or any(ax.get_legend() for ax in fig.axes) or any(ax.get_label() == '<colorbar>' for ax in fig.axes)
-    if not has_key: probs.append('no legend')                        # (a colour bar is the key of a heatmap)
-    for t in _texts(fig):
-        if _LONG_NUMBER.search(t.get_text()): probs.append(f'unrounded number in "{t.get_text()[:60]}"')
-    return probs + legend_overlaps(fig)
 
 # %% ../nbs/11_viz.ipynb #0705b893
 TINY_PRETRAIN = dict(epochs=2, width=8, bank_size=256, batch_size=128, image_size=8, attack_steps=1,
@@ -287,13 +192,20 @@ _COLORS = {'clean': '#1f77b4', 'pgd20': '#d62728'}
 ALIAS_MARKS = {'CCA': '*', 'ACA+': '†'}
 ALIAS_NOTES = {'CCA': '* compared with Table 6\'s "CAA" row (Table 1 calls this variant CCA)',
                'ACA+': "† set beside Table 6's ACA row (the paper does not say which of the two it ran)"}
+MISSING = {'ours': 'not measured', 'paper': 'not in Table 6'}   # what an empty bar slot says
+
+def _mark_missing(ax: plt.Axes, xs, values, text: str) -> None:
+    "Write `text` upright at the foot of every bar slot whose value is None, so an empty slot is not read as 0%."
+    for x, v in zip(xs, values):
+        if v is None: ax.text(x, 1.5, text, rotation=90, ha='center', va='bottom', fontsize=6.5, color='0.35')
 
 def plot_accuracy_bars(results: dict, path=None, paper: dict | None = None, title: str | None = None) -> plt.Figure:
-    "Clean and PGD-20 accuracy per variant for StdEv and RobEv (one panel each); solid: ours, hatched: the paper's."
+    """Clean and PGD-20 accuracy per variant for StdEv and RobEv (one panel each); solid: ours, hatched: the paper's.
+    A slot without a number says why ('not measured', 'not in Table 6') instead of staying blank."""
     var = _variants(results)
     names = list(var)
     ds = results.get('dataset'); eps = results.get('eps')
-    fig, axs = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(names) + 3), 4), sharey=True)
+    fig, axs = plt.subplots(1, 2, figsize=(max(9, 2.2 * len(names) + 3.5), 4.3), sharey=True)
     n_bars = 4 if paper else 2
     w = 0.8 / n_bars
     for ax, ev in zip(axs, EVALS):
@@ -301,25 +213,31 @@ def plot_accuracy_bars(results: dict, path=None, paper: dict | None = None, titl
         j = 0
         for met in METRICS:
             ours = [as_percent((var[n].get(ev) or {}).get(met)) for n in names]
-            b = ax.bar(x + (j - (n_bars - 1) / 2) * w, [np.nan if o is None else o for o in ours], w,
+            pos = x + (j - (n_bars - 1) / 2) * w
+            b = ax.bar(pos, [np.nan if o is None else o for o in ours], w,
                        color=_COLORS[met], label=f"ours{f' ({ds})' if ds else ''}, {METRICS[met]}")
             ax.bar_label(b, fmt='%.0f', fontsize=7, padding=1); j += 1
+            _mark_missing(ax, pos, ours, MISSING['ours'])
             if paper:
                 pv = [paper_value(paper, n, ev, met) for n in names]
-                b = ax.bar(x + (j - (n_bars - 1) / 2) * w, [np.nan if p is None else p for p in pv], w, color='white',
+                pos = x + (j - (n_bars - 1) / 2) * w
+                b = ax.bar(pos, [np.nan if p is None else p for p in pv], w, color='white',
                            edgecolor=_COLORS[met], hatch='//', label=f'paper, Table 6 (CIFAR-10), {METRICS[met]}')
                 ax.bar_label(b, fmt='%.0f', fontsize=7, padding=1); j += 1
+                _mark_missing(ax, pos, pv, MISSING['paper'])
         ax.set_xticks(x, [label(n).replace(' (', '\n(') + (ALIAS_MARKS[n] if paper and n in ALIAS_MARKS and n not in paper else '')
                           for n in names])
-        ax.set(title=EVALS[ev], xlabel='variant', ylabel='test accuracy (%)', ylim=(0, 109))
+        ax.set(xlabel='variant', ylabel='test accuracy (%)', ylim=(0, 109))
+        ax.set_title(EVALS[ev].replace(' (', '\n('), fontsize=11)      # two lines: side by side they never touch
         ax.grid(axis='y', alpha=.3)
     axs[1].legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
     sub = f" on {ds}" + (f", PGD ε = {eps:.3g}" if eps is not None else '') if ds else ''
     fig.suptitle(title or f'Frozen-encoder accuracy{sub}' + (' (paper: CIFAR-10, ε = 8/255)' if paper else ''))
     notes = [ALIAS_NOTES[n] for n in names if paper and n in ALIAS_NOTES and n not in paper]
     if notes: fig.text(0.01, -0.02, ';  '.join(notes), fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(w_pad=2.5)
     return save_figure(fig, path)
+
 
 # %% ../nbs/11_viz.ipynb #5c8b32e5
 def accuracy_frame(results: dict):
@@ -330,14 +248,33 @@ def accuracy_frame(results: dict):
             for m, v in e.items() if m in ('clean', 'pgd20', 'autoattack') and v is not None]
     return pd.DataFrame(rows, columns=['variant', 'eval', 'metric', 'accuracy', 'name'])
 
+_EVAL_ORDER, _METRIC_ORDER = ('StdEv', 'RobEv'), ('clean', 'PGD-20', 'autoattack')
+NOT_MEASURED = 'not measured (no such head or attack in this run)'
+
+def _column_rank(col) -> tuple:
+    ev, met = col
+    return (_EVAL_ORDER.index(ev) if ev in _EVAL_ORDER else len(_EVAL_ORDER), ev,
+            _METRIC_ORDER.index(met) if met in _METRIC_ORDER else len(_METRIC_ORDER), met)
+
 def plot_accuracy_heatmap(results: dict, path=None, title: str | None = None) -> plt.Figure:
-    "Variant x (eval, attack) heatmap of accuracies in %, annotated, rounded to whole points (seaborn)."
+    """Variant x (eval, attack) heatmap of accuracies in %, annotated, rounded to whole points (seaborn). Columns in a
+    fixed order (StdEv, RobEv, others; clean, PGD-20, AutoAttack); a cell without a number is hatched grey and the
+    legend says it was not measured, so a gap is never read as 0%."""
     import seaborn as sns
+    from matplotlib.patches import Rectangle
     df = accuracy_frame(results)
     tab = df.pivot_table(index='variant', columns=['eval', 'metric'], values='accuracy', sort=False)
-    fig, ax = plt.subplots(figsize=(1.3 * tab.shape[1] + 2.5, 0.55 * tab.shape[0] + 1.8))
+    tab = tab[sorted(tab.columns, key=_column_rank)]
+    fig, ax = plt.subplots(figsize=(1.2 * tab.shape[1] + 3.2, 0.55 * tab.shape[0] + 2.2))
     sns.heatmap(tab, annot=True, fmt='.0f', vmin=0, vmax=100, cmap='viridis', ax=ax,
                 cbar_kws=dict(label='accuracy (%)'))
+    missing = np.argwhere(tab.isna().to_numpy())
+    for i, j in missing:
+        ax.add_patch(Rectangle((j, i), 1, 1, facecolor='0.93', edgecolor='0.6', hatch='///', lw=0))
+    if len(missing):
+        ax.legend(handles=[Patch(facecolor='0.93', edgecolor='0.6', hatch='///', label=NOT_MEASURED)],
+                  loc='upper left', bbox_to_anchor=(0, -0.22), fontsize=8, frameon=False)
+    ax.set_xticks(np.arange(tab.shape[1]) + .5, [f"{ev}\n{met.replace('autoattack', 'AutoAttack')}" for ev, met in tab.columns], rotation=0, fontsize=8.5)
     ax.set(title=title or 'Accuracy (%) of every variant under every attack', xlabel='evaluation / attack', ylabel='variant')
     fig.tight_layout()
     return save_figure(fig, path)
@@ -354,6 +291,7 @@ def plot_seed_bars(per_seed: list[dict], path=None, metric: str = 'pgd20', title
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     sns.barplot(df, x='variant', y='accuracy', hue='eval', errorbar=errorbar, capsize=.15, alpha=.8, ax=ax)
     sns.stripplot(df, x='variant', y='accuracy', hue='eval', dodge=True, palette='dark:k', size=4, legend=False, ax=ax)
+    ax.set_xticks(ax.get_xticks(), [t.get_text().replace(' (', '\n(') for t in ax.get_xticklabels()])   # 'ACA\n(as written)'
     if paper:
         names, labelled = dict(zip(df.variant, df.name)), False
         for i, v_ in enumerate(df.variant.unique()):
@@ -653,3 +591,106 @@ def plot_remark1(runs: dict, path=None) -> plt.Figure:
     a.set(title='Negative term per key: (1/K) Σ exp(q·n/T)', xlabel='epoch', ylabel='mean over queries', yscale='log')
     b.set(title="The variant's loss L_* (eq. 3.1)", xlabel='epoch', ylabel='InfoNCE loss (nats)')
     return _finish_epoch_panels(fig, (a, b), 'Remark 1: what a never-written M_adv leaves of the InfoNCE loss', path)
+
+# %% ../nbs/11_viz.ipynb #554353f4
+_LONG_NUMBER = re.compile(r'(?<![\w.])\d+\.\d{4,}')
+
+def _texts(fig: plt.Figure) -> list[str]:
+    "The texts a reader reads (titles, axis labels, legends, annotations, bar labels); tick labels are matplotlib's."
+    ts = [t for t in fig.texts if t.get_visible()] + [t for lg in fig.legends for t in lg.get_texts()]
+    out = [fig.get_suptitle()] + [t.get_text() for t in ts]
+    for ax in fig.axes:
+        out += [ax.get_title(loc) for loc in ('left', 'center', 'right')] + [ax.get_xlabel(), ax.get_ylabel()]
+        out += [t.get_text() for t in ax.texts if t.get_visible()]
+        if ax.get_legend(): out += [t.get_text() for t in ax.get_legend().get_texts()] + [ax.get_legend().get_title().get_text()]
+    return [t for t in out if t]
+
+def _inside(box, xy: np.ndarray) -> np.ndarray:
+    "Which display points `xy` (n, 2) lie inside the bounding box `box`."
+    x0, y0, x1, y1 = box.extents
+    return (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)
+
+def _data_points(ax: plt.Axes) -> np.ndarray:
+    "Display coordinates of what `ax` draws as data: line vertices (segments sampled), scatter points, polygon vertices."
+    pts = [np.zeros((0, 2))]
+    for l in ax.get_lines():
+        if not l.get_visible() or len(l.get_xydata()) == 0: continue
+        xy = np.asarray(l.get_transform().transform(l.get_xydata()), float)
+        xy = xy[np.isfinite(xy).all(1)]
+        if len(xy) > 1 and l.get_linestyle() not in ('None', '', ' '):   # a line under the legend counts, not only its vertices
+            t = np.linspace(0, 1, 16)[:, None, None]
+            xy = (xy[:-1] * (1 - t) + xy[1:] * t).reshape(-1, 2)
+        pts.append(xy)
+    for c in ax.collections:
+        if not c.get_visible(): continue
+        if len(c.get_offsets()) and not isinstance(c, PolyCollection):   # scatter points
+            pts.append(np.asarray(c.get_offset_transform().transform(c.get_offsets()), float))
+        else:                                                            # filled areas (seaborn's histograms, fill_between)
+            for p in c.get_paths(): pts.append(np.asarray(c.get_transform().transform(p.vertices), float))
+    xy = np.concatenate(pts)
+    xy = xy[np.isfinite(xy).all(1)]
+    return xy[_inside(ax.bbox, xy)]                                      # what is clipped away is not drawn
+
+def _patches_under(ax: plt.Axes, box) -> bool:
+    "Does a visible bar or histogram patch of `ax` (or a filled area's interior) lie under the box `box`?"
+    for p in ax.patches:
+        if not p.get_visible() or (not p.get_fill() and p.get_linewidth() == 0): continue
+        bb = p.get_window_extent()
+        if np.isfinite(bb.bounds).all() and bb.width * bb.height > 0 and bb.overlaps(box): return True
+    corners = np.array([[box.x0, box.y0], [box.x0, box.y1], [box.x1, box.y0], [box.x1, box.y1],
+                        [(box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2]])
+    for c in ax.collections:
+        if isinstance(c, PolyCollection) and c.get_visible():
+            for p in c.get_paths():
+                if c.get_transform().transform_path(p).contains_points(corners).any(): return True
+    return False
+
+def legend_overlaps(fig: plt.Figure) -> list[str]:
+    "Legends drawn over data: for every legend (of a panel or of the figure), the panels whose data lie under it."
+    fig.draw_without_rendering()                                         # legend positions (loc='best') are known now
+    probs = []
+    legends = [(None, lg) for lg in fig.legends] + [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend()]
+    for owner, lg in legends:
+        if not lg.get_visible(): continue
+        box = lg.get_window_extent().padded(-1)
+        for i, ax in enumerate(fig.axes):
+            if not ax.get_visible() or not ax.axison or ax.get_label() == '<colorbar>': continue   # any panel: a legend
+                                                                                                 # may spill onto the next
+            xy = _data_points(ax)
+            if _inside(box, xy).any() or _patches_under(ax, box):
+                probs.append(f'axes {i}: the legend covers data (put it outside, e.g. loc="upper left", bbox_to_anchor=(1.02, 1))')
+    return probs
+
+def figure_problems(fig: plt.Figure) -> list[str]:
+    """What a student would miss or misread: axes without a title or axis labels (diagrams with the axis off need only
+    a title), no legend or colour bar, a legend over the data, an InfoNCE loss axis without its chance line, paper
+    values drawn like ours, numbers with more than three decimals."""
+    probs = []
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible() or ax.get_label() == '<colorbar>': continue
+        if not ax.get_title(): probs.append(f'axes {i} has no title')
+        if ax.axison and not ax.get_xlabel(): probs.append(f'axes {i} has no x label')
+        if ax.axison and not ax.get_ylabel(): probs.append(f'axes {i} has no y label')
+        if ax.axison and 'infonce' in ax.get_ylabel().lower() and \
+                not any('chance' in l.get_label().lower() for l in ax.get_lines()):
+            probs.append(f'axes {i}: an InfoNCE loss without its chance line ln(K+1)')
+        for c in ax.containers:                                      # bars labelled 'paper': hatched or unfilled
+            if 'paper' in str(c.get_label()).lower() and any(
+                    p.get_fill() and not p.get_hatch() and tuple(p.get_facecolor()[:3]) != (1, 1, 1) for p in c.patches
+                    if isinstance(p, plt.Rectangle)):
+                probs.append(f'axes {i}: paper bars "{c.get_label()}" look like ours (hatch them or leave them unfilled)')
+        for l in ax.get_lines():
+            if 'paper' in l.get_label().lower() and l.get_linestyle() == '-':
+                probs.append(f'axes {i}: the paper line "{l.get_label()}" is solid like ours (dash it)')
+    has_key = fig.legends or any(ax.get_legend() for ax in fig.axes) or any(ax.get_label() == '<colorbar>' for ax in fig.axes)
+    if not has_key: probs.append('no legend')                        # (a colour bar is the key of a heatmap)
+    for t in _texts(fig):
+        if _LONG_NUMBER.search(t): probs.append(f'unrounded number in "{t[:60]}"')
+    return probs + legend_overlaps(fig)
+
+def title_overlaps(fig: plt.Figure, pad: float = 2.) -> list[str]:
+    "Panel titles that touch or overlap another panel's title (within `pad` pixels): side by side, they read as one."
+    fig.draw_without_rendering()
+    boxes = [(i, ax.title.get_window_extent().padded(pad)) for i, ax in enumerate(fig.axes)
+             if ax.get_visible() and ax.get_title()]
+    return [f'axes {i} and {j}: their titles touch' for n, (i, a) in enumerate(boxes) for j, b in boxes[n + 1:] if a.overlaps(b)]
