@@ -13,14 +13,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+# the method's pieces, lessons 00-05
 from .data import ImageSet, crop_flip, batch_indices, to_float
 from .models import Classifier, BN_MODES
 from .attacks import pgd_attack, accuracy
 from .losses import get_variant
-# the engine: run directories (lesson 40), settings (41), checkpoints (42)
-from .runs import writes_run_dir, end_epoch, FiniteWatch, diverged_message
-from .configs import BN_CHOICES, save_config, resolve_device
-from .checkpoints import open_run, restore, classifier_state
+# the engine, lessons 40-45 (a student can skip them): run directories, settings, checkpoints, results
+from . import runs, configs, checkpoints, results
 
 # %% auto #0
 __all__ = ['LossFn', 'resolve_bn', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'multistep_lr', 'augmenter', 'pgd_eval',
@@ -30,7 +29,7 @@ __all__ = ['LossFn', 'resolve_bn', 'frozen_classifier', 'clean_ce', 'pgd_ce', 'm
 def resolve_bn(bn: str, variant: str | None) -> str:
     "The BN branch to evaluate with: `bn` itself, or for 'auto' BN_adv unless the variant's query never saw delta."
     if bn in BN_MODES: return bn
-    if bn != 'auto': raise ValueError(f"--bn must be one of {', '.join(BN_CHOICES)}, got {bn!r}")
+    if bn != 'auto': raise ValueError(f"--bn must be one of {', '.join(configs.BN_CHOICES)}, got {bn!r}")
     if variant is None: return 'adv'
     return get_variant(variant).query_bn
 
@@ -73,7 +72,7 @@ def pgd_eval(clf: nn.Module, eps: float, alpha: float, steps: int) -> Callable:
     "The l_inf PGD attack (random start) that `attacks.accuracy` runs on `clf` when it measures robust accuracy."
     return lambda x, y, start: pgd_attack(clf, x, y, eps, alpha, steps, start=start)
 
-@writes_run_dir
+@runs.writes_run_dir
 def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, params, kind: str,
                    resume: bool = False, train_mode: bool = True, val: ImageSet | None = None, select: str = 'pgd',
                    progress: bool = True, desc: str = 'train') -> tuple[nn.Module, dict]:
@@ -81,8 +80,8 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     (kind `kind`) in `out`. `cfg` needs: epochs, batch_size, lr, sgd_momentum, milestones, weight_decay, padding, flip,
     seed, device (and eps, alpha, attack_steps if `val` is given; pad_mode and last_batch if it has them). Returns
     (clf with the final or the best-on-`val` weights, info)."""
-    out, device = Path(out), resolve_device(cfg.device)
-    ck, history = open_run(cfg, out, resume, kind)            # refuses to overwrite a run; checks a resumed config
+    out, device = Path(out), configs.resolve_device(cfg.device)
+    ck, history = checkpoints.open_run(cfg, out, resume, kind)            # refuses to overwrite a run; checks a resumed config
     clf.to(device)
     params = list(params)
     opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.sgd_momentum, weight_decay=cfg.weight_decay)
@@ -95,16 +94,16 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
     if len(x_train) < cfg.batch_size: raise ValueError(f'--batch-size {cfg.batch_size} is larger than the training set ({len(x_train)})')
     torch.manual_seed(cfg.seed)
     data_gen = torch.Generator().manual_seed(cfg.seed)
-    start = restore(ck, clf, opt, data_gen)                   # 0, or the epoch a resumed run reached (lesson 42)
+    start = checkpoints.restore(ck, clf, opt, data_gen)                   # 0, or the epoch a resumed run reached (lesson 42)
     best = ck.get('best') if ck else None                     # the best epoch on `val` so far
-    save_config(cfg, out)
+    configs.save_config(cfg, out)
     t_start = time.time()
     for epoch in tqdm(range(start, cfg.epochs), desc=desc, disable=not progress, initial=start, total=cfg.epochs):
         lr = multistep_lr(epoch, cfg.lr, cfg.milestones)
         for g in opt.param_groups: g['lr'] = lr
         clf.train(train_mode)
         t0, loss_sum, correct = time.time(), torch.zeros((), device=device), torch.zeros((), device=device)
-        finite = FiniteWatch(device)
+        finite = runs.FiniteWatch(device)
         for i, idx in enumerate(tqdm(epoch_batches(data_gen),
                                      desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not progress, leave=False)):
             idx = idx.to(device)
@@ -115,7 +114,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             opt.step()
             finite.update(loss, epoch * n_steps + i)
             loss_sum += loss.detach(); correct += (logits.detach().argmax(1) == y).sum()
-        finite.check(lambda s: diverged_message(s, epoch + 1, lr, cfg.eps, epoch, fix='a lower --lr'))
+        finite.check(lambda s: runs.diverged_message(s, epoch + 1, lr, cfg.eps, epoch, fix='a lower --lr'))
         row = dict(epoch=epoch + 1, loss=loss_sum.item() / n_steps, train_acc=correct.item() / n_seen,
                    lr=lr, seconds=time.time() - t0)
         if val is not None:
@@ -125,7 +124,7 @@ def fit_classifier(clf: nn.Module, train: ImageSet, cfg, out, loss_fn: LossFn, p
             score = row['val_clean'] if select == 'clean' else row['val_pgd']
             if best is None or score > best['score']:
                 best = dict(epoch=epoch + 1, score=score, model={k: v.clone() for k, v in clf.state_dict().items()})
-        end_epoch(out, classifier_state(kind, epoch, cfg, clf, opt, data_gen, best), row, history)   # checkpoint, then metrics
+        runs.end_epoch(out, checkpoints.classifier_state(kind, epoch, cfg, clf, opt, data_gen, best), row, history)   # checkpoint, then metrics
         if progress: tqdm.write(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.3f} train acc "
                                 f"{row['train_acc']:.3f}" + (f" val pgd {row['val_pgd']:.3f}" if val is not None else ''))
     if best is not None: clf.load_state_dict(best['model'])
