@@ -10,7 +10,8 @@ import torch
 
 # %% auto #0
 __all__ = ['VARIANTS', 'EXTRA_VARIANTS', 'ALL_VARIANTS', 'ENQUEUE_ORDERS', 'ATTACK_ANCHORS', 'STEP_SWITCHES', 'LR_SCHEDULES',
-           'INITS', 'RECIPES', 'Variant', 'get_variant', 'adv_bank_source', 'amoc_loss', 'check_lambda']
+           'INITS', 'RECIPES', 'CLEAN_C', 'ADV_C', 'OFF_C', 'INK', 'Variant', 'get_variant', 'adv_bank_source',
+           'method_paths', 'draw_method', 'amoc_loss', 'check_lambda']
 
 # %% ../nbs/05_losses.ipynb #237cc6b8
 @dataclass(frozen=True)
@@ -63,6 +64,112 @@ RECIPES = dict(paper=dict(enqueue_order='paper', attack_anchor='train', attack_f
                           init='paper', last_batch='drop', blur='3x3', jitter_order='batch', variant='ACC'),
                code=dict(enqueue_order='code', attack_anchor='eval', attack_first=True, lr_schedule='code', init='code',
                          last_batch='keep', blur='pil', jitter_order='image', variant='ACA'))
+
+# %% ../nbs/05_losses.ipynb #f1code01
+CLEAN_C, ADV_C, OFF_C, INK = '#1f77b4', '#d62728', '#c7c7c7', '#444444'
+
+def method_paths(variant: Variant | str, aca_plus: bool = False) -> dict:
+    """How the L_* term of `variant` runs, read off Table 1 (`Variant`) and `adv_bank_source`: the BN branch of the query
+    and of the key ('clean' or 'adv'), the bank its negatives come from, and the banks a training step writes."""
+    v = get_variant(variant) if isinstance(variant, str) else variant
+    writes = ('clean', 'adv') if adv_bank_source(v, aca_plus) else ('clean',)    # clean keys are always enqueued
+    return dict(query=v.query_bn, key=v.key_bn, negatives=v.bank, writes=writes)
+
+def _box(ax, x, y, w, h, text, color, on=True, gid=None, fs=12):
+    from matplotlib.patches import FancyBboxPatch
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0.04', fc=color if on else 'white',
+                                ec=color if on else OFF_C, lw=2.5 if on else 1.2, gid=gid))
+    ax.text(x + w / 2, y + h / 2, text, ha='center', va='center', fontsize=fs, color='white' if on else '#888888',
+            fontweight='bold' if on else 'normal')
+
+def _arrow(ax, p0, p1, color, on=True, ls='-', rad=0.0, gid=None):
+    ax.annotate('', xy=p1, xytext=p0, annotation_clip=False, gid=gid,
+                arrowprops=dict(arrowstyle='-|>', mutation_scale=16, color=color if on else OFF_C, lw=2.4 if on else 1.1,
+                                ls=ls, shrinkA=1, shrinkB=1, connectionstyle=f'arc3,rad={rad}'))
+
+def _draw_moco(ax):
+    "Figure 1 (left): MoCo - a query encoder, a momentum key encoder and one queue of negatives."
+    ax.set_xlim(-.1, 6); ax.set_ylim(0, 7); ax.axis('off')
+    _box(ax, 0, 3.1, .7, .8, 'x', INK, fs=14)
+    for y, aug, enc in [(5.0, 'c(x)', 'f_q\nquery'), (1.2, "c'(x)", 'f_k\nkey')]:
+        _box(ax, 1.0, y, 1.0, .8, aug, CLEAN_C)
+        _box(ax, 2.4, y - .25, 1.3, 1.3, enc, CLEAN_C)
+        _arrow(ax, (.7, 3.5), (1.0, y + .4), INK)
+        _arrow(ax, (2.0, y + .4), (2.4, y + .4), CLEAN_C)
+    _arrow(ax, (3.05, 4.75), (3.05, 2.45), '#777777', ls='--')
+    ax.text(2.95, 3.55, 'momentum\n(eq. 3.2)', fontsize=10.5, color='#555555', va='center', ha='right')
+    _box(ax, 4.5, 3.0, 1.4, 1.0, 'L_NCE\neq. 3.1', INK)
+    _arrow(ax, (3.7, 5.4), (5.0, 4.0), CLEAN_C); ax.text(4.45, 4.9, 'q', fontsize=13, color=CLEAN_C)
+    _arrow(ax, (3.7, 1.6), (4.75, 3.0), CLEAN_C); ax.text(4.35, 2.0, 'k+', fontsize=13, color=CLEAN_C)
+    _box(ax, 4.5, .1, 1.4, .8, 'queue M', CLEAN_C)
+    _arrow(ax, (5.45, .9), (5.45, 3.0), CLEAN_C); ax.text(5.55, 1.6, 'k-', fontsize=13, color=CLEAN_C)
+    _arrow(ax, (3.05, .95), (4.5, .5), CLEAN_C, ls=':', rad=.25)
+    ax.text(2.2, .1, 'enqueue k', fontsize=11, color=CLEAN_C)
+    ax.set_title('MoCo (Figure 1, left)', fontsize=14)
+
+def _draw_amoc(ax, v, aca_plus):
+    "Figure 1 (right): AMOC with the path of `v`'s L_* drawn (blue: clean / BN_clean, red: adversarial / BN_adv)."
+    p = method_paths(v, aca_plus)
+    ax.set_xlim(-.1, 12.2); ax.set_ylim(0, 7); ax.axis('off')
+    _box(ax, 0, 3.1, .7, .8, 'x', INK, fs=14)
+    _box(ax, 2.25, 3.05, 1.2, .9, 'PGD\neq. 3.3', '#7f3f98', v.adv_query or v.adv_key, 'pgd', fs=11)
+    ends = {}
+    for row, y, aug, d, pre, enc in [('query', 5.0, 'c(x)', '+δ', 'q', 'f_q  query encoder'),
+                                     ('key', 1.2, "c'(x)", "+δ'", 'k', 'f_k  key encoder')]:
+        adv = p[row] == 'adv'
+        col = ADV_C if adv else CLEAN_C
+        _box(ax, 1.0, y, 1.0, .8, aug, CLEAN_C)
+        _arrow(ax, (.7, 3.5), (1.0, y + .4), INK)
+        _box(ax, 2.4, y, 1.0, .8, d, ADV_C, adv, 'delta' if row == 'query' else 'delta_prime', fs=14)
+        _arrow(ax, (2.85, 3.95 if row == 'query' else 3.05), (2.85, y if row == 'query' else y + .8), '#7f3f98', adv)
+        # the encoder: one set of convolutions, two BN branches (dual BN)
+        from matplotlib.patches import FancyBboxPatch
+        ax.add_patch(FancyBboxPatch((4.0, y - .75), 2.6, 2.3, boxstyle='round,pad=0.04', fc='#f4f4f4', ec='#888888'))
+        ax.text(5.3, y + 1.75 if row == 'query' else y - 1.15, enc, ha='center', va='center', fontsize=12)
+        _box(ax, 4.2, y + .45, 2.2, .75, 'BN_clean', CLEAN_C, not adv, f'f{pre}_bn_clean')
+        _box(ax, 4.2, y - .55, 2.2, .75, 'BN_adv', ADV_C, adv, f'f{pre}_bn_adv')
+        _arrow(ax, (2.0, y + .4), (2.4, y + .4), col)
+        _arrow(ax, (3.4, y + .4), (4.2, y + .82 if not adv else y - .18), col)
+        ends[row] = (6.4, y + .82 if not adv else y - .18)
+    qc, kc = (ADV_C if p['query'] == 'adv' else CLEAN_C), (ADV_C if p['key'] == 'adv' else CLEAN_C)
+    _box(ax, 7.3, 3.0, 1.5, 1.0, 'L_NCE\neq. 3.1', INK, gid='loss')
+    _arrow(ax, ends['query'], (7.8, 4.0), qc); ax.text(7.0, 4.6, 'q', fontsize=13, color=qc)
+    _arrow(ax, ends['key'], (7.8, 3.0), kc); ax.text(7.0, 2.3, 'k+', fontsize=13, color=kc)
+    _arrow(ax, (4.05, 4.25), (4.05, 2.45), '#777777', ls='--')
+    for b, y, c in [('clean', 5.0, CLEAN_C), ('adv', 1.2, ADV_C)]:
+        neg = p['negatives'] == b
+        _box(ax, 9.6, y, 1.6, .9, f'M_{b}', c, neg, f'bank_{b}', fs=13)
+        _arrow(ax, (9.6, y + .45), (8.8, 3.75 if b == 'clean' else 3.25), c, neg)
+        if neg: ax.text(9.35, 4.3 if b == 'clean' else 2.4, 'k-', fontsize=13, color=c)
+    # writes: clean keys always go to M_clean; M_adv gets adversarial keys (or ACA+'s f_k(c(x)+δ)) or nothing
+    ax.plot([6.6, 6.6, 11.8, 11.8], [.45, .12, .12, 5.45], ls=':', c=CLEAN_C, lw=2.2)
+    _arrow(ax, (11.8, 5.45), (11.2, 5.45), CLEAN_C, ls=':')
+    ax.text(12.0, 2.6, 'enqueue clean k', rotation=90, va='center', fontsize=11, color=CLEAN_C)
+    wa = 'adv' in p['writes']
+    _arrow(ax, (6.6, .75), (9.6, 1.45), ADV_C, wa, ls=':')
+    src = adv_bank_source(v, aca_plus)
+    ax.text(8.1, .78, {'key': "enqueue adv. k", 'query': 'ACA+: f_k(c(x)+δ)', None: 'M_adv never written'}[src],
+            ha='center', va='top', fontsize=11, color=ADV_C if wa else '#888888')
+    name = v.name + ('+' if src == 'query' else '')
+    ax.set_title(f'AMOC (Figure 1, right): the {name} term of eq. 3.4', fontsize=14)
+
+def draw_method(variant: str = 'ACC', aca_plus: bool = False) -> 'matplotlib.figure.Figure':
+    """The paper's Figure 1 drawn by code: MoCo (left) beside AMOC (right) with the path of `variant`'s L_*: which
+    view is perturbed by PGD, which BN branch runs, which bank gives the negatives and which banks are written."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.lines import Line2D
+    v = get_variant(variant) if isinstance(variant, str) else variant
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(13, 5.6), gridspec_kw=dict(width_ratios=[6.1, 12.3], wspace=.04))
+    _draw_moco(a0); _draw_amoc(a1, v, aca_plus)
+    fig.legend(handles=[Patch(color=CLEAN_C, label='clean view / BN_clean'), Patch(color=ADV_C, label='adversarial view / BN_adv'),
+                        Patch(fc='white', ec=OFF_C, label='not used by this term'),
+                        Line2D([], [], ls=':', c=CLEAN_C, lw=2, label='enqueue (write a bank)'),
+                        Line2D([], [], ls='--', c='#777777', lw=2, label='momentum copy')],
+               loc='lower center', ncol=5, fontsize=11, frameon=False, bbox_to_anchor=(.5, -.02))
+    fig.subplots_adjust(left=.01, right=.99, top=.92, bottom=.1)
+    plt.close(fig)                                   # returned, not shown: a notebook displays it once
+    return fig
 
 # %% ../nbs/05_losses.ipynb #93f12e67
 def amoc_loss(l_ccc: torch.Tensor, l_star: torch.Tensor, lam: float = 0.5) -> torch.Tensor:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import matplotlib.pyplot as plt
-from matplotlib.patches import FancyBboxPatch, Patch
 
-from .losses import Variant, VARIANTS, ALL_VARIANTS, get_variant, adv_bank_source
+from .losses import (Variant, VARIANTS, ALL_VARIANTS, get_variant, adv_bank_source, method_paths, draw_method,
+                             CLEAN_C, ADV_C)
 from .viz import save_figure, figure_problems, TINY_PRETRAIN
 
 # %% auto #0
-__all__ = ['CLEAN_C', 'ADV_C', 'OFF_C', 'variant_from_choices', 'active_parts', 'draw_variant', 'variant_grid', 'formula_table',
-           'run_pick', 'plot_picks', 'has_widget_frontend', 'measured_line', 'Explorer']
+__all__ = ['variant_from_choices', 'aca_plus_applies', 'loss_latex', 'formula_table', 'run_pick', 'plot_picks',
+           'has_widget_frontend', 'measured_line', 'Explorer']
 
 # %% ../nbs/22_explorer.ipynb #c838b288
 def variant_from_choices(adv_query: bool, adv_key: bool, bank: str) -> Variant:
@@ -27,95 +27,32 @@ def variant_from_choices(adv_query: bool, adv_key: bool, bank: str) -> Variant:
     raise ValueError(f'no variant for {(adv_query, adv_key, bank)}')   # unreachable: all 8 exist
 
 # %% ../nbs/22_explorer.ipynb #0a84aa1c
-CLEAN_C, ADV_C, OFF_C = '#1f77b4', '#d62728', '#c7c7c7'
+def aca_plus_applies(v: Variant) -> bool:
+    "Whether the ACA+ switch changes anything for `v`: it must change what is written into M_adv (only ACA)."
+    return adv_bank_source(v, aca_plus=True) != adv_bank_source(v, aca_plus=False)
 
-def active_parts(v: Variant, aca_plus: bool = False) -> set[str]:
-    "Names of the diagram parts the variant's L_* uses (delta, delta_prime, fq_bn_*, fk_bn_*, neg_*, write_*)."
-    parts = {'fq_bn_' + v.query_bn, 'fk_bn_' + v.key_bn, 'neg_' + v.bank, 'write_clean'}
-    if v.adv_query: parts.add('delta')
-    if v.adv_key: parts.add('delta_prime')
-    if adv_bank_source(v, aca_plus): parts.add('write_adv')
-    return parts
+def _latex_term(v: Variant) -> str:
+    red = lambda s: r'{\color{red}{' + s + '}}'
+    q = red(r"f_q(c(x)+\delta;\ BN_{adv})") if v.adv_query else r"f_q(c(x);\ BN_{clean})"
+    k = red(r"f_k(c'(x)+\delta';\ BN_{adv})") if v.adv_key else r"f_k(c'(x);\ BN_{clean})"
+    return rf"\mathcal{{L}}_{{NCE}}\big({q},\ {k},\ \mathcal{{M}}_{{{v.bank}}}\big)"
 
-def _box(ax, x, y, w, h, text, color, on, gid, fs=9):
-    p = FancyBboxPatch((x, y), w, h, boxstyle='round,pad=0.05', fc=color if on else 'white', ec=color if on else OFF_C,
-                       lw=2.2 if on else 1, alpha=.9 if on else 1, gid=gid)
-    ax.add_patch(p)
-    ax.text(x + w / 2, y + h / 2, text, ha='center', va='center', fontsize=fs, color='white' if on else '#555555',
-            fontweight='bold' if on else 'normal')
-    return p
-
-def _arrow(ax, p0, p1, color, on, text=None, ls='-', gid=None, off=(0, .15)):
-    ax.annotate('', xy=p1, xytext=p0, arrowprops=dict(arrowstyle='->', color=color if on else OFF_C, lw=2 if on else 1,
-                                                      ls=ls, shrinkA=2, shrinkB=2), gid=gid)
-    if text: ax.text((p0[0] + p1[0]) / 2 + off[0], (p0[1] + p1[1]) / 2 + off[1], text, ha='center', fontsize=7.5,
-                     color=color if on else '#999999')
-
-def draw_variant(variant: Variant | str, ax: plt.Axes | None = None, aca_plus: bool = False, formula: bool = True) -> plt.Axes:
-    "A Figure-1-style diagram of AMOC with the path of `variant` highlighted (blue: clean/BN_clean, red: adversarial/BN_adv)."
+def loss_latex(variant: Variant | str, aca_plus: bool = False, markdown: bool = False) -> str:
+    "Eq. 3.4 for `variant` with its L_* written out (Sec. 3.2) and what M_adv receives: HTML for HTMLMath, or Markdown."
     v = get_variant(variant) if isinstance(variant, str) else variant
-    if ax is None: _, ax = plt.subplots(figsize=(8, 4.2))
-    on = active_parts(v, aca_plus)
-    ax.set_xlim(-.2, 10.9); ax.set_ylim(-1.1, 6.2); ax.axis('off')
-    _box(ax, -.1, 2.55, .8, .8, 'x', '#444444', True, 'x', 11)
-    for row, (y, aug, d, dn, enc, pre) in enumerate([(4.3, 'c(x)', 'delta', '+δ\n(PGD)', 'f_q  query', 'fq'),
-                                                     (.6, "c'(x)", 'delta_prime', "+δ'\n(PGD)", 'f_k  key', 'fk')]):
-        _box(ax, 1.1, y, 1, .8, aug, CLEAN_C, True, f'aug_{pre}')
-        _box(ax, 2.6, y, 1, .8, dn, ADV_C, d in on, d, 8)
-        ax.add_patch(FancyBboxPatch((4.1, y - .45), 2.0, 1.7, boxstyle='round,pad=0.05', fc='#f7f7f7', ec='#888888', lw=1))
-        ax.text(5.1, y + 1.0, enc + ' encoder', ha='center', fontsize=8.5)
-        _box(ax, 4.2, y - .3, .85, .75, 'BN_clean', CLEAN_C, f'{pre}_bn_clean' in on, f'{pre}_bn_clean', 7.5)
-        _box(ax, 5.15, y - .3, .85, .75, 'BN_adv', ADV_C, f'{pre}_bn_adv' in on, f'{pre}_bn_adv', 7.5)
-        _arrow(ax, (.75, 2.95), (1.1, y + .4), '#444444', True)
-        _arrow(ax, (2.15, y + .4), (2.6, y + .4), ADV_C if d in on else CLEAN_C, True)
-        _arrow(ax, (3.65, y + .4), (4.1, y + .4), ADV_C if d in on else CLEAN_C, True)
-    qc, kc = (ADV_C if v.adv_query else CLEAN_C), (ADV_C if v.adv_key else CLEAN_C)
-    _box(ax, 6.9, 2.45, 1.3, 1.0, 'L_NCE\n(eq. 3.1)', '#444444', True, 'loss')
-    _arrow(ax, (6.15, 4.7), (7.3, 3.5), qc, True, 'q', off=(.15, .1))
-    _arrow(ax, (6.15, 1.0), (7.3, 2.4), kc, True, 'k+', off=(.2, -.1))
-    _arrow(ax, (4.6, 3.65), (4.6, 2.25), '#777777', True, 'momentum\n(eq. 3.2)', ls='--', off=(.55, -.1))
-    for b, y, c in [('clean', 4.4, CLEAN_C), ('adv', .7, ADV_C)]:
-        _box(ax, 9.0, y, 1.3, .9, f'M_{b}\nbank', c, f'neg_{b}' in on, f'bank_{b}')
-        _arrow(ax, (9.0, y + .45), (8.25, 2.95 + (.25 if b == 'clean' else -.25)), c, f'neg_{b}' in on,
-               'negatives k-' if f'neg_{b}' in on else None, off=(.75, -.05 if b == 'clean' else -.15))
-    # enqueue: clean keys go round the right-hand side into M_clean; adversarial keys (if any) straight into M_adv
-    wc = 'write_clean' in on
-    ax.plot([6.15, 10.55, 10.55], [.05, .05, 4.85], ls=':', c=CLEAN_C if wc else OFF_C, lw=2 if wc else 1)
-    _arrow(ax, (10.55, 4.85), (10.3, 4.85), CLEAN_C, wc, ls=':')
-    ax.text(10.62, 2.6, 'enqueue clean keys', rotation=90, va='center', fontsize=7.5, color=CLEAN_C)
-    _arrow(ax, (6.15, .35), (9.0, .95), ADV_C, 'write_adv' in on, 'enqueue adv. keys' if 'write_adv' in on else
-           'M_adv never written', ls=':', off=(0, -.45))
     src = adv_bank_source(v, aca_plus)
-    what = {'key': "M_adv gets f_k(c'(x)+δ')", 'query': 'ACA+: M_adv gets f_k(c(x)+δ)', None: 'M_adv: nothing written'}[src]
-    title = (f"{v.name}{'+' if src == 'query' else ''}:  δ {'yes' if v.adv_query else 'no'},  δ' {'yes' if v.adv_key else 'no'},"
-             f"  negatives from M_{v.bank}  ({what})")
-    ax.set_title(title, fontsize=10)
-    if formula: ax.text(5.1, -.95, v.formula, ha='center', fontsize=8.5, family='DejaVu Sans')
-    return ax
-
-def _patch(ax, gid): return next(p for p in ax.patches if p.get_gid() == gid)
+    name = v.name + ('+' if src == 'query' else '')
+    if v.name == 'CCC': eq = r'$$\mathcal{L} = \mathcal{L}_{CCC} \quad\text{(eq. 3.4 is plain MoCo for any }\lambda)$$'
+    else: eq = rf'$$\mathcal{{L}} = \lambda\,\mathcal{{L}}_{{CCC}} + (1-\lambda)\,\mathcal{{L}}_{{{v.name}}} \qquad (3.4)$$'
+    term = rf'$$\mathcal{{L}}_{{{v.name}}} = {_latex_term(v)}$$'
+    writes = {'key': "adversarial keys $f_k(c'(x)+\\delta';\\ BN_{adv})$",
+              None: 'nothing: it keeps its random start (Remark 1)' if v.bank == 'adv' else 'nothing',
+              'query': 'ACA+: $f_k(c(x)+\\delta;\\ BN_{adv})$'}[src]
+    note = f'Each step enqueues clean keys into $\\mathcal{{M}}_{{clean}}$; $\\mathcal{{M}}_{{adv}}$ receives {writes}.'
+    if markdown: return f'**{name}**\n\n{eq}\n\n{term}\n\n{note}'
+    return f'<b>{name}</b>: {eq}{term}<small>{note}</small>'
 
 # %% ../nbs/22_explorer.ipynb #16ef2f34
-def _legend(fig):
-    fig.legend(handles=[Patch(color=CLEAN_C, label='clean input / BN_clean (active)'),
-                        Patch(color=ADV_C, label='adversarial input / BN_adv (active)'),
-                        Patch(fc='white', ec=OFF_C, label='not used by this variant'),
-                        plt.Line2D([], [], ls=':', c='k', label='enqueue (write a bank)'),
-                        plt.Line2D([], [], ls='--', c='#777777', label='momentum update')],
-               loc='lower center', ncol=5, fontsize=9, bbox_to_anchor=(.5, -0.01))
-
-def variant_grid(names=tuple(VARIANTS), path=None, aca_plus: bool = False, ncols: int = 2) -> plt.Figure:
-    "Diagrams of several variants side by side (default: Table 1's seven), with a shared legend."
-    nrows = -(-len(names) // ncols)
-    fig, axs = plt.subplots(nrows, ncols, figsize=(8.2 * ncols, 4.1 * nrows + .6), squeeze=False)
-    for ax, n in zip(axs.flat, names): draw_variant(n, ax, aca_plus=aca_plus)
-    for ax in list(axs.flat)[len(names):]: ax.set_visible(False)
-    _legend(fig)
-    fig.suptitle('AMOC variants (paper Table 1, Figure 1): which input is perturbed, which BN runs, which bank gives negatives',
-                 fontsize=13)
-    fig.tight_layout(rect=(0, .03, 1, .97))
-    return save_figure(fig, path)
-
 def formula_table(names=tuple(ALL_VARIANTS)) -> str:
     "A markdown table of the variants: delta, delta', bank, what M_adv receives, and the loss formula."
     rows = ["| variant | δ (query) | δ' (key) | negatives | M_adv receives | L_* |", '|---|---|---|---|---|---|']
@@ -185,7 +122,7 @@ def measured_line(name: str) -> str:
     except (KeyError, OSError, ValueError) as e: return f'<i>{name}: not in the results file ({e})</i>'
 
 class Explorer:
-    "The variant explorer: controls for delta, delta' and the bank (or a variant name), formula, diagram, run button."
+    "The variant explorer: controls for delta, delta' and the bank (or a variant name), loss, Figure 1, run button."
     def __init__(self, variant: str = 'ACC', epochs: int = 2, out=None, run_fn=run_pick, **run_kw):
         import ipywidgets as W
         v = get_variant(variant)
@@ -207,6 +144,7 @@ class Explorer:
         self.name.observe(self.on_name, names='value')
         self.button.on_click(self.on_run)
         self.last_diagram = self.last_plot = None
+        self.shown = False                                           # figures go to the page once it is displayed
         self.on_choice()
 
     @property
@@ -219,13 +157,12 @@ class Explorer:
         self._sync = True
         try: self.name.value = v.name
         finally: self._sync = False
-        self.formula.value = f'<code>{v.formula}</code><br><i>trained as L = λ·L_CCC + (1-λ)·L_{v.name}  (eq. 3.4)</i>'
-        fig, ax = plt.subplots(figsize=(8, 4.2))
-        draw_variant(v, ax, aca_plus=self.aca_plus.value, formula=False)
-        _legend(fig); fig.tight_layout(rect=(0, .07, 1, 1))
-        self.last_diagram = save_figure(fig)
+        self.aca_plus.disabled = not aca_plus_applies(v)           # the switch only changes ACA
+        plus = self.aca_plus.value and aca_plus_applies(v)
+        self.formula.value = loss_latex(v, aca_plus=plus)
+        self.last_diagram = draw_method(v, aca_plus=plus)
         self._show(self.diagram_out, self.last_diagram)
-        self.measured.value = measured_line(v.name + ('+' if self.aca_plus.value and v.name == 'ACA' else ''))
+        self.measured.value = measured_line(v.name + ('+' if plus else ''))
         return v
 
     def on_name(self, change=None) -> Variant:
@@ -241,8 +178,9 @@ class Explorer:
         "Run the current pick (pre-training + StdEv), append it to `history`, redraw the comparison. Returns the result."
         v = self.variant
         self.status.value = f'running {v.name} for {self.epochs.value} epochs ...'
-        tag = f"{len(self.history) + 1:02d}_{v.name}{'_plus' if self.aca_plus.value else ''}"
-        res = self.run_fn(v, epochs=self.epochs.value, out=self.out/tag, aca_plus=self.aca_plus.value, **self.run_kw)
+        plus = self.aca_plus.value and aca_plus_applies(v)
+        tag = f"{len(self.history) + 1:02d}_{v.name}{'_plus' if plus else ''}"
+        res = self.run_fn(v, epochs=self.epochs.value, out=self.out/tag, aca_plus=plus, **self.run_kw)
         self.history.append(res)
         self.status.value = (f"{res['variant']}: clean {100 * res['clean']:.1f}%, PGD {100 * res['pgd']:.1f}% "
                              f"({res.get('seconds', 0):.0f} s)")
@@ -250,10 +188,9 @@ class Explorer:
         self._show(self.plot_out, self.last_plot)
         return res
 
-    @staticmethod
-    def _show(out, fig):
+    def _show(self, out, fig):
         from IPython.display import display
-        if not has_widget_frontend(): return
+        if not (self.shown and has_widget_frontend()) or fig is None: return
         with out:
             out.clear_output(wait=True); display(fig)
 
@@ -264,6 +201,15 @@ class Explorer:
                                W.VBox([self.name, self.epochs, self.button, self.status])]),
                        self.formula, self.measured, self.diagram_out, self.plot_out])
 
+    def close(self):
+        "Close the explorer's widgets (and their layouts and styles): a saved notebook keeps no state for them."
+        for w in (self.adv_query, self.adv_key, self.bank, self.aca_plus, self.name, self.epochs, self.button, self.formula,
+                  self.status, self.measured, self.diagram_out, self.plot_out):
+            for part in (getattr(w, 'layout', None), getattr(w, 'style', None), w):
+                if part is not None: part.close()
+
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+        self.shown = True
+        self._show(self.diagram_out, self.last_diagram); self._show(self.plot_out, self.last_plot)

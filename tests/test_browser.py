@@ -110,8 +110,12 @@ def test_explorer_widgets_in_jupyterlab(browser, lab):
     formula = explorer.locator('.widget-htmlmath')
     diagram = explorer.locator('.widget-output img').first
 
+    MATH_JS = ('(el) => { const m = el.querySelector(".widget-htmlmath");'
+               '  return m && m.querySelectorAll("mjx-container").length >= 2 && !m.innerText.includes("$$"); }')
+
     def state():
         diagram.wait_for(timeout=60_000)
+        page.wait_for_function(MATH_JS, arg=explorer.element_handle(), timeout=60_000)   # eq. 3.4 rendered by MathJax
         return name.input_value(), formula.inner_text(), diagram.get_attribute('src')
 
     def after_click(target, shot, prev):
@@ -128,18 +132,25 @@ def test_explorer_widgets_in_jupyterlab(browser, lab):
     s0 = state()
     explorer.screenshot(path=str(SHOTS/'lab_2_explorer_ACC.png'))
     page.screenshot(path=str(SHOTS/'lab_2_page.png'), full_page=False)
-    assert s0[0] == 'ACC' and 'ACC' in s0[1] and s0[2].startswith('data:image/png')
+    assert s0[0] == 'ACC' and s0[1].startswith('ACC') and s0[2].startswith('data:image/png')
     key = explorer.locator('.widget-checkbox', has_text="δ': perturb the key input").locator('input')
     query = explorer.locator('.widget-checkbox', has_text='δ: perturb the query input').locator('input')
+    plus = explorer.locator('.widget-checkbox', has_text='ACA+').locator('input')
     bank_adv = explorer.locator('.widget-toggle-button', has_text='M_adv')
+    assert plus.is_disabled()                                          # ACA+ changes nothing for ACC
     s1 = after_click(key, 'lab_3_key_on_AAC.png', s0)                 # delta' on: ACC -> AAC
-    assert s1[0] == 'AAC' and 'L_AAC' in s1[1] and s1[2] != s0[2]
+    assert s1[0] == 'AAC' and s1[1].startswith('AAC') and s1[2] != s0[2]
     assert key.is_checked()
     s2 = after_click(query, 'lab_4_query_off_CAC.png', s1)            # delta off: AAC -> CAC
-    assert s2[0] == 'CAC' and 'L_CAC' in s2[1] and s2[2] not in (s0[2], s1[2])
+    assert s2[0] == 'CAC' and s2[1].startswith('CAC') and s2[2] not in (s0[2], s1[2])
     s3 = after_click(bank_adv, 'lab_5_bank_adv_CAA.png', s2)          # negatives from M_adv: CAC -> CAA
-    assert s3[0] == 'CAA' and 'L_CAA' in s3[1] and s3[2] not in (s0[2], s1[2], s2[2])
+    assert s3[0] == 'CAA' and s3[1].startswith('CAA') and s3[2] not in (s0[2], s1[2], s2[2])
     assert 'mod-active' in (bank_adv.get_attribute('class') or '')
+    s4 = after_click(query, 'lab_6_query_on_AAA.png', s3)             # delta on: CAA -> AAA
+    s5 = after_click(key, 'lab_7_key_off_ACA.png', s4)                # delta' off: AAA -> ACA, ACA+ now applies
+    assert (s4[0], s5[0]) == ('AAA', 'ACA') and plus.is_disabled() is False and s5[1].startswith('ACA')
+    s6 = after_click(plus, 'lab_8_ACA_plus.png', s5)                  # ACA+: M_adv written, one arrow changes
+    assert s6[1].startswith('ACA+') and s6[2] != s5[2] and 'ACA+, measured' in explorer.inner_text()
     page.close()
 
 

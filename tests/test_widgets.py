@@ -3,10 +3,10 @@ import matplotlib
 matplotlib.use('Agg')
 import pytest
 
-from amoc_nb.losses import VARIANTS, ALL_VARIANTS
+from amoc_nb.losses import VARIANTS, ALL_VARIANTS, method_paths, draw_method
 from amoc_nb.viz import figure_problems
-from amoc_nb.widgets import (Explorer, variant_from_choices, active_parts, draw_variant, variant_grid, run_pick,
-                             plot_picks, has_widget_frontend)
+from amoc_nb.widgets import (Explorer, variant_from_choices, aca_plus_applies, loss_latex, run_pick, plot_picks,
+                             has_widget_frontend)
 
 
 def fake_run(v, epochs, out, aca_plus=False, **kw):
@@ -24,7 +24,7 @@ def test_every_choice_maps_to_its_variant():
 def test_switches_and_dropdown_stay_in_sync(tmp_path):
     ex = Explorer('CCC', run_fn=fake_run, out=tmp_path)
     ex.adv_query.value = True
-    assert ex.name.value == 'ACC' and 'ACC' in ex.formula.value
+    assert ex.name.value == 'ACC' and 'L}_{ACC}' in ex.formula.value and '$$' in ex.formula.value
     ex.bank.value = 'adv'
     assert ex.name.value == 'ACA'
     ex.name.value = 'AAC'
@@ -47,18 +47,40 @@ def test_button_runs_the_current_pick_and_keeps_history(tmp_path):
 
 
 def test_diagram_highlights_the_active_path():
-    import matplotlib.pyplot as plt
     for name, v in VARIANTS.items():
-        on = active_parts(v)
-        assert ('delta' in on) == v.adv_query and ('delta_prime' in on) == v.adv_key
-        assert f'neg_{v.bank}' in on and f'fq_bn_{v.query_bn}' in on and f'fk_bn_{v.key_bn}' in on
-        fig, ax = plt.subplots()
-        draw_variant(v, ax)
-        lw = {p.get_gid(): p.get_linewidth() for p in ax.patches if p.get_gid()}
+        p = method_paths(v)
+        assert (p['query'], p['key'], p['negatives']) == (v.query_bn, v.key_bn, v.bank)
+        assert ('adv' in p['writes']) == v.adv_key and 'clean' in p['writes']
+        fig = draw_method(name)
+        assert figure_problems(fig) == [] and len(fig.axes) == 2          # MoCo beside AMOC
+        lw = {q.get_gid(): q.get_linewidth() for q in fig.axes[1].patches if q.get_gid()}
         assert (lw['bank_adv'] > lw['bank_clean']) == (v.bank == 'adv')
-        assert (lw['fq_bn_adv'] > lw['fq_bn_clean']) == v.adv_query
-        plt.close(fig)
-    assert len([a for a in variant_grid().axes if a.get_visible()]) == 7
+        assert (lw['fq_bn_adv'] > lw['fq_bn_clean']) == v.adv_query and (lw['fk_bn_adv'] > lw['fk_bn_clean']) == v.adv_key
+        assert (lw['delta'] > 2, lw['delta_prime'] > 2) == (v.adv_query, v.adv_key)
+    assert 'adv' in method_paths('ACA', aca_plus=True)['writes'] and 'adv' not in method_paths('ACA')['writes']
+
+
+def _png(fig):
+    import io
+    b = io.BytesIO(); fig.savefig(b, format='png'); return b.getvalue()
+
+
+def test_switches_that_do_not_apply_are_disabled_and_the_figure_follows(tmp_path):
+    assert {n for n, v in ALL_VARIANTS.items() if aca_plus_applies(v)} == {'ACA'}
+    ex = Explorer('ACC', run_fn=fake_run, out=tmp_path)
+    assert ex.aca_plus.disabled
+    acc = _png(ex.last_diagram)
+    ex.bank.value = 'adv'                                                 # ACC -> ACA: the ACA+ switch applies
+    assert ex.name.value == 'ACA' and not ex.aca_plus.disabled
+    aca = _png(ex.last_diagram)
+    ex.aca_plus.value = True                                              # ACA -> ACA+: M_adv is written
+    assert '<b>ACA+</b>' in ex.formula.value and 'ACA+' in ex.measured.value
+    assert len({acc, aca, _png(ex.last_diagram)}) == 3
+    ex.adv_key.value = True                                               # AAA: ACA+ changes nothing, switch off
+    assert ex.name.value == 'AAA' and ex.aca_plus.disabled and '<b>AAA</b>' in ex.formula.value
+    ex.button.click()
+    assert ex.history[-1]['variant'] == 'AAA' and ex.history[-1]['out'].endswith('01_AAA')
+    assert loss_latex('CCC').count('$$') == 4 and 'plain MoCo' in loss_latex('CCC')
 
 
 def test_run_pick_for_real(tmp_path):
