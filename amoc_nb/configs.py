@@ -37,7 +37,7 @@ class PretrainConfig:
     """AMOC pre-training settings; defaults are the paper's CIFAR-10 values (the authors' github.com/MTandHJ/amoc, where
     the paper is silent). A switch left at None takes its recipe's value: `--recipe code` runs as the authors' code."""
     dataset: str = 'cifar10'
-    variant: str | None = None     # one of Table 1's seven, or CAA (Table 6's "CCA" row). None: the recipe's (ACC; code: ACA)
+    variant: str | None = None     # one of Table 1's seven, or CAA (Table 6's row; not in Table 1). None: the recipe's (ACC; code: ACA)
     epochs: int = 200
     seed: int = 0
     arch: str = 'resnet18'

@@ -39,7 +39,7 @@ VARIANTS = dict([_row('CCC', False, False, 'clean'), _row('CAC', False, True, 'c
                  _row('AAC', True, True, 'clean'), _row('AAA', True, True, 'adv')])
 
 # %% ../nbs/05_losses.ipynb #0847899a
-EXTRA_VARIANTS = dict([_row('CAA', False, True, 'adv')])   # what the authors' code runs for Table 6's "CCA" row
+EXTRA_VARIANTS = dict([_row('CAA', False, True, 'adv')])   # Table 6's CAA row, as the authors' code defines it
 ALL_VARIANTS = {**VARIANTS, **EXTRA_VARIANTS}
 
 def get_variant(name: str) -> Variant:
