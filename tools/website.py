@@ -161,7 +161,7 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
     titles = {stem: title(nb) for stem, nb in pages.items()}
     students = student_pages(raw, order, cfg)                 # the student edition, where lessons have exercises
     home = pages['index']
-    if students and not any('student/index' in colab._src(c) for c in home['cells'] if c['cell_type'] == 'markdown'):
+    if students and not any('](student/' in colab._src(c) for c in home['cells'] if c['cell_type'] == 'markdown'):
         home['cells'].append(_md_cell('site-student-link', (
             '## The student edition\n\nThe same lessons with every exercise left for you to write: '
             '[the student edition](student/index.md). Give it to students; this edition has the solutions.')))
