@@ -19,7 +19,9 @@ import editions  # noqa: E402  (tools/editions.py)
 
 NBS = ROOT/'nbs'
 LESSONS = [p for p in sorted(NBS.glob('*.ipynb')) if editions.has_exercises(editions.read_nb(p))]
-REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '12_speed', '09_evaluate', '10_baselines', '11_viz', '13_experiments', '06_pretrain', '07_linear_eval', '08_finetune')
+REQUIRED = ('00_data', '01_models', '02_moco', '03_banks', '04_attacks', '05_losses', '06_pretrain', '07_linear_eval', '08_finetune',
+            '09_evaluate', '10_baselines', '11_viz', '12_speed', '13_experiments', '14_distributed', '20_train_gpu', '21_analysis',
+            '22_explorer')
 
 # One plausible mistake per exercise, keyed by the solution's function name. Each must make its check cell fail.
 WRONG = {
@@ -100,28 +102,10 @@ def copy_bn_branch(model, src='clean', dst='adv'):
 def instance_accuracy(q, k, bank):
     return ((q @ k.t()).argmax(1) == torch.arange(len(q))).float().mean().item()
 ''',
-    # 02: the horizon 1/(1-m), not the time to forget
-    'steps_to_forget': '''
-def steps_to_forget(m, share=0.01):
-    return round(1 / (1 - m))
-''',
-    # 03: rounds down, forgetting the last partial batch
-    'fill_steps': '''
-def fill_steps(size, batch):
-    return size // batch
-''',
     # 03: a slice that does not wrap around the ring
     'newest_keys': '''
 def newest_keys(bank, n):
     return bank.keys[max(int(bank.ptr) - n, 0):int(bank.ptr)].flip(0)
-''',
-    # 04: a step down the loss, not up
-    'fgsm': '''
-def fgsm(model, x, y, eps):
-    with attack_mode(model):
-        xr = x.detach().clone().requires_grad_(True)
-        g, = torch.autograd.grad(F.cross_entropy(model(xr), y), xr)
-        return (x - eps * g.sign()).clamp(0, 1).detach()
 ''',
     # 04: the accuracy of the clean images, the attack computed and ignored
     'robust_accuracy_curve': '''
@@ -136,13 +120,6 @@ def robust_accuracy_curve(model, x, y, eps_list, steps=10):
     'untrained_query_adv_bn': '''
 def untrained_query_adv_bn(variants):
     return {name for name, v in variants.items() if v.key_bn != 'adv'}
-''',
-    # 05: query and key letters swapped
-    'parse_variant': '''
-def parse_variant(name):
-    n = name.upper()
-    if len(n) != 3 or not set(n) <= {'A', 'C'}: raise ValueError(name)
-    return Variant(n, n[1] == 'A', n[0] == 'A', 'adv' if n[2] == 'A' else 'clean')
 ''',
     # 05: the negatives always from M_clean
     'eq34_loss': '''
@@ -186,22 +163,6 @@ def sampled_denominator(d, T, K=4096, n_q=64, seed=0):
     q, n = torch.randn(n_q, d, generator=g), torch.randn(K, d, generator=g)
     return torch.exp(q @ n.t() / T).mean().item()
 ''',
-    # 13: the population sd (divides by n), not the sample sd
-    'seed_mean_sd': '''
-def seed_mean_sd(xs):
-    t = torch.tensor(xs, dtype=torch.float64)
-    return float(t.mean()), float(t.std(unbiased=False)) if len(t) > 1 else 0.0
-''',
-    # 13: the whole forecast scaled by the budget, the fixed stages scaled too
-    'epochs_for_budget': '''
-def epochs_for_budget(est, epochs, budget_s):
-    return max(0, int(budget_s / est['total_seconds'] * epochs))
-''',
-    # 12: GFLOP divided by TFLOP/s without the units
-    'run_minutes': '''
-def run_minutes(gflop_per_image, epochs, n_images, peak_tflops, utilisation=1.0):
-    return gflop_per_image * n_images * epochs / (peak_tflops * utilisation) / 60
-''',
 }
 # More planted answers, one file per lesson (tests/planted/NN_name.py, each defining WRONG = {...}; they win over the ones above).
 for _f in sorted((ROOT/'tests'/'planted').glob('*.py')):
@@ -219,6 +180,12 @@ def _fn_names(source):
 def test_required_lessons_have_exercises():
     names = {p.stem for p in LESSONS}
     assert set(REQUIRED) <= names, f'lessons without exercises: {sorted(set(REQUIRED) - names)}'
+
+
+def test_every_planted_answer_belongs_to_an_exercise():
+    "A planted answer whose exercise is gone (or renamed) tests nothing: keep WRONG and the lessons in step."
+    names = {n for p in LESSONS for s in _solutions(editions.read_nb(p)) for n in _fn_names(s)[:1]}
+    assert set(WRONG) <= names, f'planted answers without an exercise: {sorted(set(WRONG) - names)}'
 
 
 @pytest.mark.parametrize('path', LESSONS, ids=lambda p: p.stem)

@@ -1,14 +1,5 @@
 """Planted wrong answers for lesson 10's exercises (they override tests/test_exercises.py's dict)."""
 WRONG = {
-    # 10: the bank's similarities not divided by the temperature
-    'nt_xent_bank': '''
-def nt_xent_bank(z1, z2, bank, t=0.5):
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    n = len(z1)
-    sim = (z @ z.t() / t).masked_fill(torch.eye(2 * n, dtype=torch.bool), float('-inf'))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])
-    return F.cross_entropy(torch.cat([sim, z @ bank.t()], dim=1), target)
-''',
     # 10: the self-similarity "masked" with 0 instead of -inf: each anchor still counts exp(0) = 1 for itself
     'nt_xent_fixed': '''
 def nt_xent_fixed(z1, z2, t=0.5):
