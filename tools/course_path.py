@@ -26,6 +26,7 @@ CELL_ID = 'course-path'
 T4_FP32_TFLOPS, GPU_UTILISATION = 8.1, 0.3
 WORDS_PER_MIN, MIN_PER_FIGURE = 200, 0.5
 GPU_NOTE = {'20_train_gpu': 'hours per preset: see the lesson'}   # lessons whose real work is on a GPU
+CPU_NOTE = {'13_experiments': ' + the demo'}   # renders that read a run made elsewhere (runs/demo: `amoc-nb demo`)
 
 # (stem, kind, prerequisites in the course) in the recommended order. core: the method and its evaluation;
 # optional: go further; engine: the machinery the lessons import (read when you need it).
@@ -89,7 +90,7 @@ def table(times: dict | None = None) -> str:
         if kind != 'engine': tot['read'] += r; tot['cpu'] += (s or 0) / 60
         gpu = GPU_NOTE.get(stem) or (fmt_time(60 * gpu_minutes(s, tf)) if (s is not None and tf) else '-')
         rows.append(f"| {stem[:2]} | [{title(nb) or stem}]({stem}.ipynb) | {kind} | {needs or '-'} | {fmt_min(r)} | "
-                    f"{fmt_time(s)} | {gpu} |")
+                    f"{fmt_time(s)}{CPU_NOTE.get(stem, '') if s is not None else ''} | {gpu} |")
     head = ("## The path through the course\n\nTake the lessons in this order. **Core** lessons are the method and its "
             "evaluation; **optional** ones go further (baselines, figures, speed, the reproduction, several GPUs, "
             "the explorer); **engine** notebooks are the machinery the lessons import: read them when you need them. "
@@ -106,7 +107,8 @@ def table(times: dict | None = None) -> str:
             f"{tot['cpu']:.0f} minutes to run on a CPU. How the times are made (`python tools/course_path.py`): reading "
             f"at {WORDS_PER_MIN} words a minute plus {MIN_PER_FIGURE} min per figure; the CPU time is the lesson's "
             f"last render on 2 cores (`tools/render.py`) with nothing cached (lessons 06-08 and 21 keep their "
-            f"trained runs under `runs/lessons/`, so a second run is faster), engine notebooks are not rendered; the GPU time is an "
+            f"trained runs under `runs/lessons/`, so a second run is faster; lesson 13 shows the demo's `runs/demo/`, and "
+            f"runs the demo first - about ten more minutes - when it is missing), engine notebooks are not rendered; the GPU time is an "
             f"estimate from FLOPs - the CPU time times this CPU's measured digits training rate "
             f"({'%.3f TFLOP/s' % tf if tf else 'not measured'}, `--measure`), over a T4's fp32 peak at "
             f"{GPU_UTILISATION:.0%} - a lower bound (no Python overhead or install), until measured on a GPU. "

@@ -161,6 +161,8 @@ def stage(nbs: Path = ROOT/'nbs', build: Path = BUILD) -> dict:
     titles = {stem: title(nb) for stem, nb in pages.items()}
     students = student_pages(raw, order, cfg)                 # the student edition, where lessons have exercises
     home = pages['index']
+    for c in home['cells']:                                   # the index's link into student/ opens its landing page
+        if c['cell_type'] == 'markdown': c['source'] = colab._src(c).replace('](student/00_data.ipynb)', '](student/index.md)')
     if students and not any('](student/' in colab._src(c) for c in home['cells'] if c['cell_type'] == 'markdown'):
         home['cells'].append(_md_cell('site-student-link', (
             '## The student edition\n\nThe same lessons with every exercise left for you to write: '
