@@ -16,10 +16,14 @@ The times, per notebook:
 Run the render tool on a notebook, then this tool, and commit both.
 """
 from __future__ import annotations
-import argparse, datetime, json, re, sys
+import argparse, datetime, json, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT/'tools'))
+from colab import _src, is_setup  # noqa: E402  (the setup cell, read the one way tools/ read it)
+from website import title  # noqa: E402  (a lesson's title, as the site's navigation shows it)
+
 NBS = ROOT/'nbs'
 TIMES = ROOT/'data'/'results'/'course_times.json'
 CELL_ID = 'course-path'
@@ -42,22 +46,14 @@ PATH = [
 ]
 
 
-def _src(c) -> str: return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-
 def read(stem: str) -> dict: return json.loads((NBS/f'{stem}.ipynb').read_text(encoding='utf-8'))
-
-def title(nb: dict) -> str:
-    for c in nb['cells']:
-        m = re.search(r'^#\s+(.+)$', _src(c), re.M) if c['cell_type'] == 'markdown' else None
-        if m: return m[1].strip()
-    return ''
 
 def figures(nb: dict) -> int:
     return sum('image/png' in o.get('data', {}) or 'image/svg+xml' in o.get('data', {})
                for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
 
 def words(nb: dict) -> int:
-    return sum(len(_src(c).split()) for c in nb['cells'] if '# Setup, the same in every notebook' not in _src(c))
+    return sum(len(_src(c).split()) for c in nb['cells'] if not is_setup(c))
 
 def read_minutes(nb: dict) -> float: return words(nb) / WORDS_PER_MIN + MIN_PER_FIGURE * figures(nb)
 
